@@ -1,0 +1,185 @@
+"""Consortium membership and governance: members, k-of-n proposals, allowlists."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from .addresses import format_enode, parse_enode, to_account
+from .contracts import artifact
+from .errors import InvalidInput
+from .models import AllowedNode, Member, Proposal, ProposalKind, ProposalStatus, Role
+from .transactions import Transactor
+
+CONTRACT = "Consortium"
+DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
+
+_PAYLOAD_TYPES: dict[ProposalKind, tuple[list[str], list[str]]] = {
+    ProposalKind.ADMIT_MEMBER: (["address", "uint32", "bytes", "bytes32"],
+                                ["account", "roles", "hpke_public_key", "metadata_hash"]),
+    ProposalKind.REMOVE_MEMBER: (["address"], ["account"]),
+    ProposalKind.CHANGE_ROLES: (["address", "uint32"], ["account", "roles"]),
+    ProposalKind.SET_THRESHOLD: (["uint256"], ["threshold"]),
+    ProposalKind.ALLOW_ACCOUNT: (["address"], ["account"]),
+    ProposalKind.DISALLOW_ACCOUNT: (["address"], ["account"]),
+    ProposalKind.ALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
+    ProposalKind.DISALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
+}
+
+
+@dataclass(frozen=True)
+class Founder:
+    """A founding member, fixed at deployment."""
+
+    account: str
+    roles: Role
+    hpke_public_key: bytes
+    metadata_hash: bytes = b"\0" * 32
+
+
+def consortium_contract(w3: Web3, address: str | None = None) -> type[Contract] | Contract:
+    art = artifact(CONTRACT)
+    if address is None:
+        return w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=art["abi"])
+
+
+def deploy_consortium(tx: Transactor, w3: Web3, founders: Sequence[Founder], *, threshold: int,
+                      voting_period: int = DEFAULT_VOTING_PERIOD) -> tuple[str, int]:
+    """Deploy a Consortium; returns its address and the deployment block."""
+    if not founders:
+        raise InvalidInput("a consortium needs at least one founding member", hint="name founders with --founder")
+    factory = consortium_contract(w3)
+    ctor = factory.constructor(
+        [f.account for f in founders], [int(f.roles) for f in founders],
+        [f.hpke_public_key for f in founders], [f.metadata_hash for f in founders],
+        threshold, voting_period,
+    )
+    receipt = tx.call_function(ctor, contract=CONTRACT)
+    return receipt["contractAddress"], receipt["blockNumber"]
+
+
+class ConsortiumClient:
+    """Reads and governs one deployed Consortium; writes are signed by the transactor's account."""
+
+    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+        self._w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract = consortium_contract(w3, address)
+        self._tx = transactor
+
+    # ---- members ----
+
+    def members(self) -> list[Member]:
+        accounts = self.contract.functions.memberAccounts().call()
+        return [self.member(a) for a in accounts]
+
+    def member(self, account: str) -> Member:
+        account = to_account(account)
+        return Member.from_chain(account, self.contract.functions.member(account).call())
+
+    def has_roles(self, account: str, roles: Role) -> bool:
+        return self.contract.functions.hasRoles(to_account(account), int(roles)).call()
+
+    def threshold(self) -> int:
+        return self.contract.functions.threshold().call()
+
+    def governor_count(self) -> int:
+        return self.contract.functions.governorCount().call()
+
+    # ---- proposals ----
+
+    def propose_admit(self, account: str, roles: Role, hpke_public_key: bytes,
+                      metadata_hash: bytes = b"\0" * 32) -> int:
+        fn = self.contract.functions.proposeAdmit(to_account(account), int(roles), hpke_public_key, metadata_hash)
+        return self._proposal_id(fn)
+
+    def propose_remove(self, account: str) -> int:
+        return self._proposal_id(self.contract.functions.proposeRemove(to_account(account)))
+
+    def propose_roles(self, account: str, roles: Role) -> int:
+        return self._proposal_id(self.contract.functions.proposeRoles(to_account(account), int(roles)))
+
+    def propose_threshold(self, threshold: int) -> int:
+        return self._proposal_id(self.contract.functions.proposeThreshold(threshold))
+
+    def propose_account(self, account: str, *, allowed: bool) -> int:
+        return self._proposal_id(self.contract.functions.proposeAccountAllowlist(to_account(account), allowed))
+
+    def propose_node(self, enode: str, *, allowed: bool) -> int:
+        key, host, port = parse_enode(enode)
+        return self._proposal_id(self.contract.functions.proposeNodeAllowlist(key, host, port, allowed))
+
+    def approve(self, proposal_id: int) -> None:
+        self._tx.call_function(self.contract.functions.approve(proposal_id), contract=CONTRACT)
+
+    def execute(self, proposal_id: int) -> None:
+        self._tx.call_function(self.contract.functions.execute(proposal_id), contract=CONTRACT)
+
+    def cancel(self, proposal_id: int) -> None:
+        self._tx.call_function(self.contract.functions.cancel(proposal_id), contract=CONTRACT)
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        raw = self.contract.functions.proposal(proposal_id).call()
+        kind, status, proposer, created_at, deadline, approvals, payload = raw
+        if status == ProposalStatus.NONE:
+            raise InvalidInput(f"there is no proposal {proposal_id}",
+                               hint="list them with `fullchain member proposals`")
+        kind = ProposalKind(kind)
+        label = ProposalStatus(status).name.lower()
+        now = self._w3.eth.get_block("latest")["timestamp"]
+        if status == ProposalStatus.PENDING and now > deadline:
+            label = "expired"
+        return Proposal(
+            id=proposal_id, kind=kind.name.lower(), status=label, proposer=proposer,
+            created_at=datetime.fromtimestamp(created_at, tz=timezone.utc),
+            deadline=datetime.fromtimestamp(deadline, tz=timezone.utc),
+            approvals=approvals, details=_decode_payload(kind, bytes(payload)),
+        )
+
+    def proposals(self) -> list[Proposal]:
+        count = self.contract.functions.proposalCount().call()
+        return [self.proposal(i) for i in range(1, count + 1)]
+
+    def has_approved(self, proposal_id: int, account: str) -> bool:
+        return self.contract.functions.hasApproved(proposal_id, to_account(account)).call()
+
+    # ---- allowlists ----
+
+    def allowed_accounts(self) -> list[str]:
+        return list(self.contract.functions.allowedAccounts().call())
+
+    def allowed_nodes(self) -> list[AllowedNode]:
+        nodes = self.contract.functions.allowedNodes().call()
+        return [AllowedNode(enode=format_enode(bytes(k), h, p), public_key="0x" + bytes(k).hex(), host=h, port=p)
+                for k, h, p in nodes]
+
+    # ---- self service ----
+
+    def rotate_key(self, hpke_public_key: bytes) -> None:
+        self._tx.call_function(self.contract.functions.rotateKey(hpke_public_key), contract=CONTRACT)
+
+    def _proposal_id(self, fn: Any) -> int:
+        receipt = self._tx.call_function(fn, contract=CONTRACT)
+        events = self.contract.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["proposalId"])
+
+
+def _decode_payload(kind: ProposalKind, payload: bytes) -> dict[str, Any]:
+    types, names = _PAYLOAD_TYPES[kind]
+    values = dict(zip(names, abi_decode(types, payload)))
+    if "roles" in values:
+        values["roles"] = Role(values["roles"]).names()
+    for key in ("hpke_public_key", "metadata_hash"):
+        if key in values:
+            values[key] = "0x" + bytes(values[key]).hex()
+    if "public_key" in values:
+        values["enode"] = format_enode(bytes(values["public_key"]), values["host"], values["port"])
+        values["public_key"] = "0x" + bytes(values["public_key"]).hex()
+    return values

@@ -1,0 +1,75 @@
+"""The consortium story that `fullchain demo` plays, on the embedded chain, in a fresh state."""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .client import PASSWORD_ENV, connect, init
+from .consortium import Founder
+from .errors import ConfigError
+from .home import deployments_dir, embedded_chain_dir, fullchain_home, profiles_dir
+from .models import Deployment, Member, Role
+
+# Used only when FULLCHAIN_PASSWORD is not set; the CLI prints it so the user can reuse the profiles.
+DEMO_PASSWORD = "fullchain-demo"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    home: Path
+    password_from_env: bool
+    profiles: dict[str, str]
+    deployment: Deployment
+    admitted_by_vote: str
+    proposal_id: int
+    members: list[Member]
+
+
+def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
+             progress: Callable[[str], None] = lambda step: None) -> DemoResult:
+    """Create hospital, pharma and cro; hospital and pharma found the consortium (2-of-2
+    governors); the cro is admitted by their vote. `progress` hears each step as it starts."""
+    root = fullchain_home(home)
+    state = [p for p in (profiles_dir(root), embedded_chain_dir(root), deployments_dir(root)) if p.exists()]
+    if state and not reset:
+        raise ConfigError(f"{root} already holds fullchain state ({', '.join(p.name for p in state)})",
+                          hint="run the demo with a new FULLCHAIN_HOME, or pass --reset to delete the "
+                               "profiles, keys and embedded chain there first")
+    for path in state:
+        shutil.rmtree(path)
+    env_password = os.environ.get(PASSWORD_ENV)
+    password = env_password or DEMO_PASSWORD
+
+    profiles: dict[str, str] = {}
+    for name in ("hospital", "pharma", "cro"):
+        progress(f"creating profile {name}")
+        profiles[name] = init(name, home=root, password=password).address
+
+    hospital = connect("hospital", home=root, password=password)
+    pharma = connect("pharma", home=root, password=password)
+    cro = connect("cro", home=root, password=password)
+
+    progress("deploying the Consortium contract (founders: hospital, pharma; 2 of 2 governors)")
+    founders = [
+        Founder(hospital.address, Role.HOSPITAL | Role.GOVERNOR, _hpke(hospital.profile.hpke_public_key)),
+        Founder(pharma.address, Role.PHARMA | Role.GOVERNOR, _hpke(pharma.profile.hpke_public_key)),
+    ]
+    deployment = hospital.deploy(founders, threshold=2)
+
+    progress("hospital proposes to admit the cro")
+    proposal_id = hospital.consortium.propose_admit(cro.address, Role.CRO, _hpke(cro.profile.hpke_public_key))
+    progress("pharma approves; the proposal reaches 2 of 2")
+    pharma.consortium.approve(proposal_id)
+    progress("the cro executes its admission")
+    cro.consortium.execute(proposal_id)
+
+    return DemoResult(home=root, password_from_env=env_password is not None, profiles=profiles,
+                      deployment=deployment, admitted_by_vote="cro", proposal_id=proposal_id,
+                      members=hospital.consortium.members())
+
+
+def _hpke(hex_key: str) -> bytes:
+    return bytes.fromhex(hex_key[2:])

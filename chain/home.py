@@ -1,0 +1,43 @@
+"""Where fullchain keeps its state: one directory, `FULLCHAIN_HOME` or the user data dir."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+HOME_ENV = "FULLCHAIN_HOME"
+
+
+def fullchain_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The state directory: `explicit`, else $FULLCHAIN_HOME, else the platform's user data dir."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("fullchain", appauthor=False))
+
+
+def profiles_dir(home: Path) -> Path:
+    return home / "profiles"
+
+
+def embedded_chain_dir(home: Path) -> Path:
+    return home / "chain"
+
+
+def deployments_dir(home: Path) -> Path:
+    return home / "deployments"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (never a half-written keystore)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,160 @@
+"""The data that enters or leaves fullchain: profiles, members, proposals, chain status."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import InvalidInput
+
+
+class Role(enum.IntFlag):
+    """Member roles, the same bits as `Consortium.ROLE_*`."""
+
+    HOSPITAL = 1 << 0
+    PHARMA = 1 << 1
+    CRO = 1 << 2
+    REGULATOR = 1 << 3
+    AUDITOR = 1 << 4
+    PATIENT = 1 << 5
+    GOVERNOR = 1 << 6
+    ATTESTER = 1 << 7
+
+    @classmethod
+    def parse(cls, text: str | list[str] | tuple[str, ...]) -> Role:
+        """`"hospital,governor"` (or a list of names) to role bits."""
+        names = text.split(",") if isinstance(text, str) else list(text)
+        roles = cls(0)
+        for raw in names:
+            name = raw.strip().upper()
+            if not name:
+                continue
+            if name not in cls.__members__:
+                raise InvalidInput(f"unknown role '{raw.strip()}'",
+                                   hint="use one or more of " + ", ".join(r.lower() for r in cls.__members__))
+            roles |= cls[name]
+        if not roles:
+            raise InvalidInput("no role given", hint="name at least one role, e.g. --roles hospital")
+        return roles
+
+    def names(self) -> list[str]:
+        return [r.name.lower() for r in Role if r & self and r.name]
+
+
+class MemberStatus(enum.IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    REMOVED = 2
+
+
+class ProposalKind(enum.IntEnum):
+    ADMIT_MEMBER = 0
+    REMOVE_MEMBER = 1
+    CHANGE_ROLES = 2
+    SET_THRESHOLD = 3
+    ALLOW_ACCOUNT = 4
+    DISALLOW_ACCOUNT = 5
+    ALLOW_NODE = 6
+    DISALLOW_NODE = 7
+
+
+class ProposalStatus(enum.IntEnum):
+    NONE = 0
+    PENDING = 1
+    EXECUTED = 2
+    CANCELLED = 3
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProfileConfig(_Model):
+    """One identity on one chain, as stored in `profiles/<name>/profile.json`."""
+
+    name: str
+    address: str
+    hpke_public_key: str = Field(description="hex, X25519 raw public key")
+    chain: str = Field(default="embedded", description="'embedded' or a JSON-RPC URL")
+    consortium: str | None = Field(default=None, description="Consortium address, if not the recorded deployment")
+    confirmations: int = Field(default=1, ge=1)
+    receipt_timeout: float = Field(default=120.0, gt=0)
+    created_at: datetime
+
+    @field_validator("chain")
+    @classmethod
+    def _chain(cls, value: str) -> str:
+        if value != "embedded" and not value.startswith(("http://", "https://")):
+            raise ValueError("must be 'embedded' or an http(s):// JSON-RPC URL")
+        return value
+
+
+class Member(_Model):
+    account: str
+    roles: list[str]
+    status: Literal["none", "active", "removed"]
+    joined_at: datetime | None
+    metadata_hash: str
+    hpke_public_key: str
+
+    @classmethod
+    def from_chain(cls, account: str, raw: Any) -> Member:
+        roles, status, joined_at, metadata_hash, key = raw
+        return cls(
+            account=account,
+            roles=Role(roles).names(),
+            status=MemberStatus(status).name.lower(),  # type: ignore[arg-type]
+            joined_at=_utc(joined_at) if joined_at else None,
+            metadata_hash="0x" + bytes(metadata_hash).hex(),
+            hpke_public_key="0x" + bytes(key).hex(),
+        )
+
+
+class Proposal(_Model):
+    id: int
+    kind: str
+    status: Literal["pending", "executed", "cancelled", "expired"]
+    proposer: str
+    created_at: datetime
+    deadline: datetime
+    approvals: int
+    details: dict[str, Any]
+
+
+class AllowedNode(_Model):
+    enode: str
+    public_key: str
+    host: str
+    port: int
+
+
+class Deployment(_Model):
+    """Where the contracts live on one chain, as recorded by `fullchain chain deploy`."""
+
+    chain_id: int
+    genesis_hash: str
+    consortium: str
+    deployed_at: datetime
+    deployer: str
+    block_number: int
+
+
+class ChainStatus(_Model):
+    backend: Literal["embedded", "rpc"]
+    endpoint: str
+    chain_id: int
+    block_number: int
+    genesis_hash: str
+    consortium: str | None
+    account: str
+    balance_wei: int
+    member: Member | None
+    threshold: int | None
+    governors: int | None
+    members: int | None

@@ -1,0 +1,193 @@
+"""Sending transactions: signed here with eth-account, sent raw, awaited with a timeout.
+
+One :class:`Transactor` per signing account keeps the nonce locally, so an application can send
+many transactions back to back without asking the node each time; a nonce error (another
+process used the same account) resynchronises once and retries.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import TxReceipt
+
+from .contracts import decode_revert, revert_bytes
+from .errors import ChainError, InsufficientFunds, TransactionReverted, TransactionTimeout
+
+# Custom errors whose fix is not obvious from their name.
+ERROR_HINTS: dict[str, str] = {
+    "ConsortiumNotMember": "the account must be an active member; ask the governors to admit it",
+    "ConsortiumNotGovernor": "only governors may do this; ask a governor",
+    "ConsortiumNotEnoughApprovals": "more governors must approve it first (`fullchain member vote ID`)",
+    "ConsortiumProposalExpired": "the voting period is over; propose it again",
+    "ConsortiumAlreadyApproved": "this account already approved the proposal",
+    "ConsortiumAlreadyMember": "the account is already an active member",
+    "ConsortiumInvalidThreshold": "the threshold must be between 1 and the number of governors",
+    "ConsortiumProposalNotPending": "the proposal was already executed or cancelled",
+    "ConsortiumUnknownProposal": "check the id with `fullchain member proposals`",
+}
+
+_NONCE_ERRORS = ("nonce too low", "nonce too high", "invalid nonce", "already known", "replacement transaction")
+
+
+class Transactor:
+    """Builds, signs, sends and awaits the transactions of one account."""
+
+    def __init__(self, w3: Web3, signer: Callable[[], LocalAccount], address: str, *,
+                 confirmations: int = 1, receipt_timeout: float = 120.0) -> None:
+        self._w3 = w3
+        self._signer = signer
+        self.address = Web3.to_checksum_address(address)
+        self._confirmations = confirmations
+        self._timeout = receipt_timeout
+        self._chain_id: int | None = None
+        self._nonce: int | None = None
+        self._fees: dict[str, int] | None = None
+        self._fees_at = 0.0
+
+    # ---- public ----
+
+    def call_function(self, fn: ContractFunction | ContractConstructor, *, contract: str,
+                      value: int = 0) -> TxReceipt:
+        """Send `fn` (a bound contract function or constructor) and return its receipt.
+
+        The gas estimate doubles as a preflight: a call the contract would refuse raises
+        :class:`TransactionReverted` with the decoded custom error, and nothing is sent.
+        """
+        name = getattr(fn, "fn_name", "constructor")
+        tx: dict[str, Any] = {"from": self.address, "value": value}
+        try:
+            gas = fn.estimate_gas(tx)
+        except ContractLogicError as exc:
+            raise self._reverted(exc, contract, name) from None
+        except Web3RPCError as exc:
+            raise self._rpc_error(exc) from None
+        tx["gas"] = gas + gas // 5  # headroom: state may move between estimate and inclusion
+        tx["data"] = fn._encode_transaction_data() if isinstance(fn, ContractFunction) else fn.data_in_transaction
+        if isinstance(fn, ContractFunction):
+            tx["to"] = fn.address
+        receipt = self.send(tx)
+        if receipt["status"] != 1:
+            raise self._reverted_onchain(tx, receipt, contract, name)
+        return receipt
+
+    def transfer(self, to: str, value: int) -> TxReceipt:
+        return self.send({"from": self.address, "to": Web3.to_checksum_address(to), "value": value, "gas": 21000})
+
+    def send(self, tx: dict[str, Any]) -> TxReceipt:
+        """Sign `tx` (gas already set) with fees, chain id and nonce filled in; send; await."""
+        for attempt in (0, 1):
+            signed = self.sign(tx)
+            try:
+                tx_hash = self._w3.eth.send_raw_transaction(signed)
+            except Web3RPCError as exc:
+                message = _message(exc).lower()
+                if attempt == 0 and any(m in message for m in _NONCE_ERRORS):
+                    self._nonce = None  # someone else used this account: ask the node again
+                    continue
+                if attempt == 0 and "underpriced" in message:
+                    self._fees = None
+                    continue
+                raise self._rpc_error(exc) from None
+            self._nonce = (self._nonce or 0) + 1
+            return self.wait(tx_hash)
+        raise ChainError("the node kept refusing the transaction nonce", hint="retry the command")
+
+    def sign(self, tx: dict[str, Any]) -> HexBytes:
+        """Fill in chain id, nonce and fees, and sign; the nonce is consumed only by `send`."""
+        full = {k: v for k, v in tx.items() if k != "from"}
+        full.setdefault("value", 0)
+        full["chainId"] = self.chain_id
+        full["nonce"] = self.next_nonce()
+        full.update(self.fees())
+        return self._signer().sign_transaction(full).raw_transaction
+
+    def wait(self, tx_hash: HexBytes | bytes) -> TxReceipt:
+        try:
+            receipt = self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout, poll_latency=0.05)
+        except TimeExhausted:
+            raise TransactionTimeout(
+                f"transaction 0x{bytes(tx_hash).hex()} was sent but not mined within {self._timeout:g} s",
+                hint="check the node; running the command again is safe once it is mined or dropped") from None
+        if self._confirmations > 1:
+            target = receipt["blockNumber"] + self._confirmations - 1
+            deadline = time.monotonic() + self._timeout
+            while self._w3.eth.block_number < target:
+                if time.monotonic() > deadline:
+                    raise TransactionTimeout(
+                        f"transaction 0x{bytes(tx_hash).hex()} has fewer than {self._confirmations} "
+                        f"confirmations after {self._timeout:g} s", hint="check that the network produces blocks")
+                time.sleep(0.5)
+        return receipt
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._w3.eth.chain_id
+        return self._chain_id
+
+    def next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = self._w3.eth.get_transaction_count(self.address, "pending")
+        return self._nonce
+
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fields when the chain has a base fee, else a legacy gas price (0 on free-gas
+        consortium networks). Refreshed every few seconds, not per transaction."""
+        if self._fees is None or time.monotonic() - self._fees_at > 10:
+            latest = self._w3.eth.get_block("latest")
+            base = latest.get("baseFeePerGas")
+            if base is None:
+                self._fees = {"gasPrice": self._w3.eth.gas_price}
+            else:
+                try:
+                    tip = self._w3.eth.max_priority_fee
+                except (Web3RPCError, ValueError, NotImplementedError):
+                    tip = 0
+                tip = min(tip, 2 * base) if base else tip
+                self._fees = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+            self._fees_at = time.monotonic()
+        return self._fees
+
+    # ---- errors ----
+
+    def _reverted(self, exc: ContractLogicError, contract: str, function: str) -> TransactionReverted:
+        data = revert_bytes(exc)
+        if data:
+            name, args = decode_revert(contract, data)
+        else:
+            name, args = "Reverted", {"message": exc.message or "execution reverted"}
+        return TransactionReverted(name, args, contract=contract, function=function, hint=ERROR_HINTS.get(name))
+
+    def _reverted_onchain(self, tx: dict[str, Any], receipt: TxReceipt, contract: str,
+                          function: str) -> TransactionReverted:
+        # The estimate passed but the block reverted it (state moved in between): replay it on
+        # the block's parent state to recover the reason.
+        replay = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}
+        try:
+            self._w3.eth.call(replay, receipt["blockNumber"] - 1)
+        except ContractLogicError as exc:
+            return self._reverted(exc, contract, function)
+        return TransactionReverted("Reverted", {"transaction": "0x" + bytes(receipt["transactionHash"]).hex()},
+                                   contract=contract, function=function)
+
+    def _rpc_error(self, exc: Web3RPCError) -> ChainError:
+        message = _message(exc)
+        if "insufficient funds" in message.lower():
+            return InsufficientFunds(f"account {self.address} cannot pay for gas ({message})",
+                                     hint="fund the account on this chain; ask the network operator")
+        return ChainError(f"the node refused the transaction: {message}", hint="check the node's logs")
+
+
+def _message(exc: Web3RPCError) -> str:
+    response = getattr(exc, "rpc_response", None) or {}
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return str(exc.args[0]) if exc.args else str(exc)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import click
+
+from fullchain.consortium import DEFAULT_VOTING_PERIOD, Founder
+from fullchain.durations import parse_duration
+from fullchain.errors import InvalidInput
+from fullchain.models import Role
+from fullchain.addresses import to_account, to_bytes_hex
+from fullchain.profiles import load_profile
+
+from ..context import common_options, connect
+from ..output import emit_json, fields, is_json
+
+
+@click.group()
+def chain() -> None:
+    """Deploy the contracts and inspect the chain."""
+
+
+@chain.command()
+@common_options
+@click.option("--founder", "founders", multiple=True, metavar="SPEC",
+              help="A founding member: PROFILE:ROLES for a local profile, or ADDRESS:ROLES:HPKE_PUBLIC_KEY. "
+                   "Repeat for each founder. Default: this profile as governor.")
+@click.option("--threshold", type=click.IntRange(min=1), default=None,
+              help="Governor approvals needed per proposal (default: a majority of the founding governors).")
+@click.option("--voting-period", default=f"{DEFAULT_VOTING_PERIOD // 86400}d", show_default=True,
+              help="How long a proposal stays open (e.g. 7d, 12h).")
+def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: str) -> None:
+    """Deploy the Consortium contract with its founding members."""
+    fc = connect()
+    specs = [_founder(fc.home, spec) for spec in founders] or [
+        Founder(fc.address, Role.GOVERNOR, bytes.fromhex(fc.profile.hpke_public_key[2:]))]
+    governors = sum(1 for f in specs if f.roles & Role.GOVERNOR)
+    k = threshold if threshold is not None else governors // 2 + 1
+    deployment = fc.deploy(specs, threshold=k, voting_period=parse_duration(voting_period))
+    if is_json():
+        emit_json(deployment)
+        return
+    fields([("consortium", deployment.consortium), ("chain id", deployment.chain_id),
+            ("block", deployment.block_number), ("founders", len(specs)), ("threshold", f"{k} of {governors}")])
+
+
+def _founder(home, spec: str) -> Founder:  # noqa: ANN001
+    parts = spec.split(":")
+    if len(parts) == 2:
+        config = load_profile(home, parts[0])
+        return Founder(config.address, Role.parse(parts[1]), bytes.fromhex(config.hpke_public_key[2:]))
+    if len(parts) == 3:
+        return Founder(to_account(parts[0], what="founder"), Role.parse(parts[1]),
+                       to_bytes_hex(parts[2], what="HPKE public key"))
+    raise InvalidInput(f"founder '{spec}' is malformed",
+                       hint="write PROFILE:ROLES (e.g. hospital:hospital,governor) or ADDRESS:ROLES:HPKE_PUBLIC_KEY")
+
+
+@chain.command()
+@common_options
+def status() -> None:
+    """Show the chain, the Consortium contract and this profile's standing."""
+    s = connect().status()
+    if is_json():
+        emit_json(s)
+        return
+    fields([
+        ("backend", s.backend), ("endpoint", s.endpoint), ("chain id", s.chain_id), ("block", s.block_number),
+        ("consortium", s.consortium or "not deployed (run `fullchain chain deploy`)"),
+        ("members", s.members), ("threshold", f"{s.threshold} of {s.governors} governors" if s.threshold else None),
+        ("account", s.account), ("balance", f"{s.balance_wei / 10**18:.4f} ETH"),
+        ("membership", ", ".join(s.member.roles) if s.member and s.member.status == "active"
+         else (s.member.status if s.member else "not a member")),
+    ])

@@ -1,0 +1,79 @@
+"""Entry point: the command group and the one place where errors become messages and exit codes."""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+import click
+
+import fullchain
+from fullchain.errors import FullchainError
+
+from .commands.chain import chain
+from .commands.demo import demo
+from .commands.init import init
+from .commands.member import member
+from .context import common_options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(fullchain.__version__, prog_name="fullchain")
+@common_options
+def cli() -> None:
+    """fullchain: share biomedical data in a consortium, with the rules on a permissioned chain.
+
+    State lives in $FULLCHAIN_HOME (default: your user data directory).
+    """
+
+
+cli.add_command(init)
+cli.add_command(chain)
+cli.add_command(member)
+cli.add_command(demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    verbose = "--verbose" in args or "-v" in args
+    try:
+        cli.main(args=args, prog_name="fullchain", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # usage errors: exit code 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FullchainError as exc:
+        _fail(type(exc).__name__, exc.message, exc.hint, as_json, extra=_extra(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug, not a user mistake: say so, trace only on request
+        if verbose:
+            traceback.print_exc()
+        _fail("InternalError", f"unexpected {type(exc).__name__}: {exc}",
+              "this is a bug in fullchain; rerun with --verbose and report the traceback", as_json)
+    sys.exit(0)
+
+
+def _extra(exc: FullchainError) -> dict[str, object]:
+    error_name = getattr(exc, "error_name", None)
+    if error_name is None:
+        return {}
+    args = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in exc.error_args.items()}
+    return {"contract_error": error_name, "contract_error_args": args}
+
+
+def _fail(kind: str, message: str, hint: str, as_json: bool, extra: dict[str, object] | None = None) -> None:
+    if as_json:
+        payload = {"error": {"type": kind, "message": message, "hint": hint, **(extra or {})}}
+        click.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    line = f"error: {message}"
+    if hint:
+        line += f" ({hint})"
+    click.echo(line, err=True)
+    sys.exit(1)

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IConsortium
+/// @notice Membership, k-of-n governance and the account/node allowlists of a fullchain
+/// consortium. Every state change is made by an executed proposal, except a member rotating
+/// its own data key or metadata.
+interface IConsortium {
+    enum MemberStatus {
+        None,
+        Active,
+        Removed
+    }
+
+    enum ProposalKind {
+        AdmitMember,
+        RemoveMember,
+        ChangeRoles,
+        SetThreshold,
+        AllowAccount,
+        DisallowAccount,
+        AllowNode,
+        DisallowNode
+    }
+
+    enum ProposalStatus {
+        None,
+        Pending,
+        Executed,
+        Cancelled
+    }
+
+    struct Member {
+        uint32 roles;
+        MemberStatus status;
+        uint64 joinedAt;
+        bytes32 metadataHash;
+        bytes hpkePublicKey;
+    }
+
+    struct Proposal {
+        ProposalKind kind;
+        ProposalStatus status;
+        address proposer;
+        uint64 createdAt;
+        uint64 deadline;
+        uint32 approvals;
+        bytes payload;
+    }
+
+    struct Node {
+        bytes publicKey;
+        string host;
+        uint16 port;
+    }
+
+    // ---- events ----
+
+    event MemberAdmitted(address indexed account, uint32 roles, bytes32 metadataHash, uint256 indexed proposalId);
+    event MemberRemoved(address indexed account, uint256 indexed proposalId);
+    event MemberRolesChanged(address indexed account, uint32 oldRoles, uint32 newRoles, uint256 indexed proposalId);
+    event MemberKeyRotated(address indexed account, bytes hpkePublicKey);
+    event MemberMetadataUpdated(address indexed account, bytes32 metadataHash);
+    event ThresholdChanged(uint256 oldThreshold, uint256 newThreshold, uint256 indexed proposalId);
+    event AccountAllowlisted(address indexed account);
+    event AccountDisallowed(address indexed account);
+    event NodeAllowlisted(bytes32 indexed nodeId, bytes publicKey, string host, uint16 port);
+    event NodeDisallowed(bytes32 indexed nodeId);
+    event ProposalCreated(uint256 indexed proposalId, ProposalKind kind, address indexed proposer, uint64 deadline);
+    event ProposalApproved(uint256 indexed proposalId, address indexed governor, uint32 approvals);
+    event ProposalExecuted(uint256 indexed proposalId, address indexed executor);
+    event ProposalCancelled(uint256 indexed proposalId);
+
+    // ---- errors ----
+
+    error ConsortiumNotMember(address account);
+    error ConsortiumNotGovernor(address account);
+    error ConsortiumAlreadyMember(address account);
+    error ConsortiumInvalidAccount(address account);
+    error ConsortiumInvalidRoles(uint32 roles);
+    error ConsortiumInvalidPublicKey(uint256 length);
+    error ConsortiumInvalidThreshold(uint256 threshold, uint256 governors);
+    error ConsortiumInvalidNode(uint256 publicKeyLength);
+    error ConsortiumFoundersMismatch();
+    error ConsortiumUnknownProposal(uint256 proposalId);
+    error ConsortiumProposalNotPending(uint256 proposalId, ProposalStatus status);
+    error ConsortiumProposalExpired(uint256 proposalId, uint64 deadline);
+    error ConsortiumAlreadyApproved(uint256 proposalId, address governor);
+    error ConsortiumNotEnoughApprovals(uint256 proposalId, uint256 approvals, uint256 threshold);
+    error ConsortiumNotProposer(uint256 proposalId, address caller);
+    error ConsortiumAccountAlreadyAllowed(address account);
+    error ConsortiumAccountNotAllowed(address account);
+    error ConsortiumNodeAlreadyAllowed(bytes32 nodeId);
+    error ConsortiumNodeNotAllowed(bytes32 nodeId);
+
+    // ---- proposals ----
+
+    /// @notice Proposes to admit `account` with `roles`, its HPKE public key and a hash of its
+    /// off-chain metadata document. Only active members may propose.
+    function proposeAdmit(address account, uint32 roles, bytes calldata hpkePublicKey, bytes32 metadataHash)
+        external
+        returns (uint256 proposalId);
+
+    /// @notice Proposes to remove the active member `account`.
+    function proposeRemove(address account) external returns (uint256 proposalId);
+
+    /// @notice Proposes to replace the roles of the active member `account` with `roles`.
+    function proposeRoles(address account, uint32 roles) external returns (uint256 proposalId);
+
+    /// @notice Proposes a new approval threshold `k` (1 <= k <= number of governors).
+    function proposeThreshold(uint256 threshold) external returns (uint256 proposalId);
+
+    /// @notice Proposes to add (`allowed` true) or remove `account` on the account allowlist.
+    function proposeAccountAllowlist(address account, bool allowed) external returns (uint256 proposalId);
+
+    /// @notice Proposes to add (`allowed` true) or remove a node, identified by its 64-byte
+    /// secp256k1 public key (the enode id), on the node allowlist.
+    function proposeNodeAllowlist(bytes calldata publicKey, string calldata host, uint16 port, bool allowed)
+        external
+        returns (uint256 proposalId);
+
+    /// @notice Approves a pending proposal. Only governors; one approval each.
+    function approve(uint256 proposalId) external;
+
+    /// @notice Executes a pending proposal once enough current governors approved it.
+    function execute(uint256 proposalId) external;
+
+    /// @notice Withdraws a pending proposal. Only its proposer.
+    function cancel(uint256 proposalId) external;
+
+    // ---- self service ----
+
+    /// @notice Replaces the caller's HPKE public key (key rotation).
+    function rotateKey(bytes calldata hpkePublicKey) external;
+
+    /// @notice Replaces the hash of the caller's off-chain metadata document.
+    function updateMetadata(bytes32 metadataHash) external;
+
+    // ---- views ----
+
+    /// @notice Whether `account` is an active member holding every role bit in `roles`.
+    function hasRoles(address account, uint32 roles) external view returns (bool);
+
+    /// @notice The member record of `account` (status None for strangers).
+    function member(address account) external view returns (Member memory);
+
+    /// @notice Every account that was ever admitted, in admission order.
+    function memberAccounts() external view returns (address[] memory);
+
+    /// @notice The proposal `proposalId`.
+    function proposal(uint256 proposalId) external view returns (Proposal memory);
+
+    /// @notice Whether `governor` approved `proposalId`.
+    function hasApproved(uint256 proposalId, address governor) external view returns (bool);
+
+    /// @notice Number of proposals created so far (ids run from 1 to this number).
+    function proposalCount() external view returns (uint256);
+
+    /// @notice Approvals needed to execute a proposal.
+    function threshold() external view returns (uint256);
+
+    /// @notice Number of active members holding the governor role.
+    function governorCount() external view returns (uint256);
+
+    /// @notice Seconds a proposal stays open.
+    function votingPeriod() external view returns (uint64);
+
+    /// @notice The account allowlist, in one call (exported by node-config).
+    function allowedAccounts() external view returns (address[] memory);
+
+    /// @notice Whether `account` is on the account allowlist.
+    function isAccountAllowed(address account) external view returns (bool);
+
+    /// @notice The node allowlist, in one call (exported by node-config).
+    function allowedNodes() external view returns (Node[] memory);
+}
