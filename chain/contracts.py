@@ -10,7 +10,13 @@ from importlib import resources
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import abi_to_signature, function_signature_to_4byte_selector, get_abi_input_names, get_abi_input_types
+from eth_utils import (
+    abi_to_signature,
+    function_signature_to_4byte_selector,
+    get_abi_input_names,
+    get_abi_input_types,
+    to_checksum_address,
+)
 from web3.exceptions import ContractLogicError
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
@@ -44,7 +50,8 @@ def decode_revert(contract: str, data: bytes) -> tuple[str, dict[str, Any]]:
     entry = _error_table(contract).get(selector)
     if entry is None:
         return ("Reverted", {}) if not data else ("UnknownError", {"data": data})
-    values = abi_decode(get_abi_input_types(entry), body)
+    types = get_abi_input_types(entry)
+    values = [to_checksum_address(v) if t == "address" else v for t, v in zip(types, abi_decode(types, body))]
     names = get_abi_input_names(entry)
     return entry["name"], {n or f"arg{i}": v for i, (n, v) in enumerate(zip(names, values))}
 

@@ -49,6 +49,9 @@ def show(account: str) -> None:
     fc = connect()
     address, _ = resolve_account(fc.home, account)
     m = fc.consortium.member(address)
+    if m.status == "none":
+        raise InvalidInput(f"{address} is not a member of {fc.consortium.address}",
+                           hint="list the members with `fullchain member list --all`")
     if is_json():
         emit_json(m)
         return

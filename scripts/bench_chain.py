@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Transaction throughput of the fullchain SDK, and its overhead over bare web3.py.
+
+    .venv/bin/python scripts/bench_chain.py                 # JSON on stdout
+    .venv/bin/python scripts/bench_chain.py --n 200 --rounds 5 --out bench.json
+
+Every measured transaction is one state-changing Consortium call (`updateMetadata(bytes32)`,
+a fresh hash each time), sent and awaited before the next one, as a partner application does.
+
+- embedded_tx_per_s: the SDK (`Transactor.call_function`) on the embedded chain, in a temporary
+  FULLCHAIN_HOME.
+- anvil_tx_per_s: the same SDK loop against an anvil this script starts (and stops, by pid).
+- sdk_vs_web3_ratio: per round, SDK seconds over the seconds of a bare web3.py loop that sends
+  the same calls with the same gas limit and fees, signed (with explicit nonces) before its timer
+  starts, via `send_raw_transaction` + `wait_for_transaction_receipt`. The two loops alternate,
+  `--rounds` times, on the same anvil and the same Web3; the median of the per-round ratios is
+  reported. Each loop uses its own member account so neither disturbs the other's nonces.
+
+`--profile` adds where the SDK loop's time goes: JSON-RPC round trips by method, and signing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+# anvil's (and hardhat's, foundry's) documented default development mnemonic; its accounts
+# are funded at genesis. The derived addresses are checked against eth_accounts below.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+HPKE_KEY = b"\x01" * 32
+
+
+# ---- anvil ----
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Anvil:
+    """An anvil child process on a free loopback port, stopped by its pid."""
+
+    def __init__(self) -> None:
+        if not ANVIL.exists():
+            raise SystemExit(f"{ANVIL} not found: run `npm ci` in {ROOT}")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.proc = subprocess.Popen(
+            [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"anvil exited with {self.proc.returncode}: {err.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"anvil did not listen on {self.url} within {timeout:g} s")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+# ---- helpers ----
+
+def metadata_hash(tag: int, i: int) -> bytes:
+    """A fresh, non-zero 32-byte value per transaction (every call changes state)."""
+    return tag.to_bytes(4, "big") + (i + 1).to_bytes(28, "big")
+
+
+class Profile:
+    """Adds up, while enabled, the time of each JSON-RPC round trip (the provider's
+    make_request, below web3's middleware and formatters) and of the web3 calls the SDK makes
+    (estimate_gas, send_raw_transaction, wait_for_transaction_receipt) by wrapping them on
+    this Web3 instance only."""
+
+    def __init__(self, w3: Any) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.enabled = False
+        provider = w3.provider
+        provider.make_request = self._wrap("rpc:", provider.make_request, by_method=True)
+        provider._request_func_cache = (None, None)  # rebuild the middleware chain over the wrapper
+        for name in ("estimate_gas", "send_raw_transaction", "wait_for_transaction_receipt"):
+            setattr(w3.eth, name, self._wrap("web3:", getattr(w3.eth, name)))
+
+    def _wrap(self, prefix: str, inner: Any, by_method: bool = False) -> Any:
+        label = prefix + getattr(inner, "__name__", "call")
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not self.enabled:
+                return inner(*args, **kwargs)
+            key = prefix + str(args[0]) if by_method else label
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[key] += time.perf_counter() - t0
+                self.calls[key] += 1
+
+        return wrapper
+
+
+class SignProfile:
+    """Wraps one Transactor's `sign` (on the instance) to add up signing time; only the SDK
+    loop calls it, the bare loop signs before its timer."""
+
+    def __init__(self, tx: Any) -> None:
+        self.seconds = 0.0
+        inner = tx.sign
+
+        def sign(t: dict[str, Any]) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return inner(t)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        tx.sign = sign
+
+
+def setup_consortium(w3: Any, accounts: list[Any]) -> tuple[Any, list[Any]]:
+    """Deploy a Consortium whose founders are `accounts` (the first a governor); return the
+    client of the first account and one Transactor per account."""
+    from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
+    from fullchain.models import Role
+    from fullchain.transactions import Transactor
+
+    txs = [Transactor(w3, (lambda a=a: a), a.address) for a in accounts]
+    founders = [Founder(accounts[0].address, Role.GOVERNOR, HPKE_KEY)]
+    founders += [Founder(a.address, Role.HOSPITAL, HPKE_KEY) for a in accounts[1:]]
+    address, _ = deploy_consortium(txs[0], w3, founders, threshold=1)
+    return ConsortiumClient(w3, address, txs[0]), txs
+
+
+def sdk_loop(client: Any, tx: Any, n: int, tag: int) -> float:
+    """n SDK calls, each awaited; returns the seconds taken."""
+    fns = client.contract.functions
+    t0 = time.perf_counter()
+    for i in range(n):
+        tx.call_function(fns.updateMetadata(metadata_hash(tag, i)), contract="Consortium")
+    return time.perf_counter() - t0
+
+
+def presign(w3: Any, client: Any, account: Any, n: int, tag: int, gas: int,
+            fees: dict[str, int]) -> list[bytes]:
+    """n signed updateMetadata transactions with explicit nonces (not timed)."""
+    fns = client.contract.functions
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    chain_id = w3.eth.chain_id
+    raw = []
+    for i in range(n):
+        tx = {
+            "to": client.address, "value": 0, "gas": gas, "nonce": nonce + i, "chainId": chain_id,
+            "data": fns.updateMetadata(metadata_hash(tag, i))._encode_transaction_data(), **fees,
+        }
+        raw.append(bytes(account.sign_transaction(tx).raw_transaction))
+    return raw
+
+
+def web3_loop(w3: Any, raw: list[bytes]) -> float:
+    """Send each pre-signed transaction and await its receipt; returns the seconds taken."""
+    t0 = time.perf_counter()
+    for signed in raw:
+        tx_hash = w3.eth.send_raw_transaction(signed)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"bare web3 transaction 0x{bytes(tx_hash).hex()} reverted")
+    return time.perf_counter() - t0
+
+
+def sdk_gas_limit(client: Any, account: Any, tag: int) -> int:
+    """The gas limit the SDK sets for one of these calls: its estimate plus 20 %."""
+    fn = client.contract.functions.updateMetadata(metadata_hash(tag, 0))
+    gas = fn.estimate_gas({"from": account.address, "value": 0})
+    return gas + gas // 5
+
+
+# ---- the measurements ----
+
+def bench_embedded(n: int, warmup: int) -> dict[str, Any]:
+    from eth_account import Account
+
+    with tempfile.TemporaryDirectory(prefix="fullchain-bench-") as home:
+        os.environ["FULLCHAIN_HOME"] = home  # nothing touches the user's real state
+        from fullchain.backends.embedded import open_embedded
+        from fullchain.home import embedded_chain_dir, fullchain_home
+
+        w3, dev_keys = open_embedded(embedded_chain_dir(fullchain_home()))
+        account = Account.from_key(dev_keys[0])
+        client, (tx,) = setup_consortium(w3, [account])
+        sdk_loop(client, tx, warmup, tag=1)
+        seconds = sdk_loop(client, tx, n, tag=2)
+    return {"n": n, "seconds": round(seconds, 4), "tx_per_s": round(n / seconds, 2)}
+
+
+def bench_anvil(n: int, rounds: int, warmup: int, profile: bool) -> dict[str, Any]:
+    from eth_account import Account
+    from fullchain.backends.rpc import open_rpc
+
+    Account.enable_unaudited_hdwallet_features()
+    anvil = Anvil()
+    try:
+        anvil.start()
+        w3 = open_rpc(anvil.url)
+        prof = Profile(w3)
+        accounts = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(2)]
+        node_accounts = w3.eth.accounts[:2]
+        if [a.address for a in accounts] != list(node_accounts):
+            raise RuntimeError(f"anvil's accounts {node_accounts} are not the default mnemonic's")
+        client, (sdk_tx, _) = setup_consortium(w3, accounts)
+        bare = accounts[1]
+
+        # Warm up both paths (HTTP connection, caches, fee lookup, anvil's JIT-free hot paths).
+        sdk_loop(client, sdk_tx, warmup, tag=10)
+        gas = sdk_gas_limit(client, bare, tag=11)
+        fees = sdk_tx.fees()
+        web3_loop(w3, presign(w3, client, bare, warmup, tag=11, gas=gas, fees=fees))
+
+        sdk_s: list[float] = []
+        web3_s: list[float] = []
+        signing = SignProfile(sdk_tx) if profile else None
+        for r in range(rounds):
+            tag = 100 + r
+            # Alternate which loop goes first, so drift (e.g. growing state) hits both alike.
+            order = ("sdk", "web3") if r % 2 == 0 else ("web3", "sdk")
+            for which in order:
+                if which == "sdk":
+                    prof.enabled = profile
+                    sdk_s.append(sdk_loop(client, sdk_tx, n, tag=tag))
+                    prof.enabled = False
+                else:
+                    raw = presign(w3, client, bare, n, tag=tag + 1000, gas=gas, fees=fees)
+                    web3_s.append(web3_loop(w3, raw))
+        ratios = [s / b for s, b in zip(sdk_s, web3_s)]
+        total = n * rounds
+        result: dict[str, Any] = {
+            "n_per_round": n, "rounds": rounds,
+            "sdk_seconds": [round(s, 4) for s in sdk_s],
+            "web3_seconds": [round(s, 4) for s in web3_s],
+            "ratios": [round(x, 4) for x in ratios],
+            "sdk_tx_per_s": round(total / sum(sdk_s), 2),
+            "web3_tx_per_s": round(total / sum(web3_s), 2),
+            "median_ratio": round(statistics.median(ratios), 4),
+            "gas_limit": gas,
+        }
+        if signing is not None:
+            per_tx = 1000.0 / total
+            result["profile_ms_per_sdk_tx"] = {
+                "total": round(sum(sdk_s) * per_tx, 3),
+                "web3_total": round(sum(web3_s) * per_tx, 3),
+                "sign": round(signing.seconds * per_tx, 3),
+                **{k: round(v * per_tx, 3) for k, v in sorted(prof.seconds.items())},
+                "calls_per_tx": {k: round(c / total, 3) for k, c in sorted(prof.calls.items())},
+            }
+        return result
+    finally:
+        anvil.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="transactions per loop per round (default 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating SDK/web3 rounds on anvil (default 5)")
+    parser.add_argument("--embedded-n", type=int, help="transactions on the embedded chain (default: --n)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed transactions before each measurement")
+    parser.add_argument("--skip-embedded", action="store_true", help="measure anvil only")
+    parser.add_argument("--profile", action="store_true", help="add a per-transaction time breakdown of the SDK loop")
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.rounds < 1:
+        parser.error("--n and --rounds must be at least 1")
+
+    started = time.perf_counter()
+    report: dict[str, Any] = {}
+    if not args.skip_embedded:
+        embedded = bench_embedded(args.embedded_n or args.n, args.warmup)
+        report["embedded_tx_per_s"] = embedded["tx_per_s"]
+    anvil = bench_anvil(args.n, args.rounds, args.warmup, args.profile)
+    report["anvil_tx_per_s"] = anvil["sdk_tx_per_s"]
+    report["sdk_vs_web3_ratio"] = anvil["median_ratio"]
+    report["ratio_goal"] = 1.2
+    if not args.skip_embedded:
+        report["embedded"] = embedded
+    report["anvil"] = anvil
+    report["wall_seconds"] = round(time.perf_counter() - started, 2)
+
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

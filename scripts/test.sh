@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what it needs into the active Python environment:
+# Node tools (npm ci: solc-js, OpenZeppelin, anvil, solhint), the package with its dev extra,
+# then the artifact check, static analysis of the contracts, and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+npm ci --no-audit --no-fund --loglevel=error
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+echo "== artifacts: committed ABI/bytecode must match contracts/"
+"$PYTHON" scripts/compile.py --check
+echo "== static analysis: slither (fails on high severity) and solhint"
+"$PYTHON" scripts/lint_contracts.py
+echo "== pytest"
+"$PYTHON" -m pytest "$@"

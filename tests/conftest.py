@@ -1,0 +1,138 @@
+"""Shared fixtures: an isolated FULLCHAIN_HOME per test, a real anvil node per session, and
+chain "backends" that run the same contract tests on the embedded chain and on anvil."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from fullchain.backends.embedded import open_embedded
+from fullchain.backends.rpc import open_rpc
+from fullchain.transactions import Transactor
+
+ROOT = Path(__file__).resolve().parent.parent
+ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AnvilNode:
+    """An anvil process on a free loopback port, stopped by its pid."""
+
+    def __init__(self, *extra: str) -> None:
+        if not ANVIL.exists():
+            raise RuntimeError(f"{ANVIL} is missing: run `npm ci` first")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent",
+                                      *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"anvil did not start: {self.proc.stderr.read().decode()[-500:]}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilNode]:
+    node = AnvilNode()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("FULLCHAIN_HOME", str(path))
+    for var in ("FULLCHAIN_PASSWORD", "FULLCHAIN_PROFILE", "FULLCHAIN_LOCK_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+    return path
+
+
+@dataclass
+class Chain:
+    """A chain under test and a way to make funded accounts on it."""
+
+    kind: str
+    w3: Web3
+    funder: LocalAccount
+
+    def __post_init__(self) -> None:
+        self._funding = Transactor(self.w3, lambda: self.funder, self.funder.address)
+
+    def advance_time(self, seconds: int) -> None:
+        """Let at least `seconds` pass on chain before the next block."""
+        if self.kind == "anvil":
+            self.w3.provider.make_request("evm_increaseTime", [seconds])
+            self.w3.provider.make_request("evm_mine", [])
+        else:  # the embedded chain stamps each block at least one second after its parent
+            for _ in range(seconds + 1):
+                self._funding.transfer(self.funder.address, 0)
+
+    def account(self, ether: int = 10) -> tuple[LocalAccount, Transactor]:
+        """A fresh funded account and its transactor: tests never share nonces."""
+        acct = Account.from_key(secrets.token_bytes(32))
+        self._funding.transfer(acct.address, ether * 10**18)
+        return acct, Transactor(self.w3, lambda: acct, acct.address)
+
+
+@pytest.fixture(scope="session")
+def embedded_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    w3, keys = open_embedded(tmp_path_factory.mktemp("embedded"))
+    return Chain("embedded", w3, Account.from_key(keys[0]))
+
+
+@pytest.fixture(scope="session")
+def anvil_chain(anvil: AnvilNode) -> Chain:
+    Account.enable_unaudited_hdwallet_features()
+    return Chain("anvil", open_rpc(anvil.url), Account.from_mnemonic(ANVIL_MNEMONIC))
+
+
+@pytest.fixture(params=["embedded", "anvil"])
+def chain(request: pytest.FixtureRequest) -> Chain:
+    """Every test using this runs twice: on the embedded chain and on a real anvil node."""
+    return request.getfixturevalue(f"{request.param}_chain")
+
+
+def fullchain_cli() -> list[str]:
+    """The installed `fullchain` command next to this interpreter."""
+    exe = Path(sys.executable).with_name("fullchain")
+    found = str(exe) if exe.exists() else shutil.which("fullchain")
+    if not found:
+        raise RuntimeError("the `fullchain` command is not installed: pip install -e .")
+    return [found]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*fullchain_cli(), *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, input=input)

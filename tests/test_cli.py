@@ -1,0 +1,135 @@
+"""The `fullchain` command as users run it: subprocesses, a real FULLCHAIN_HOME, exit codes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import AnvilNode, free_port, run_cli
+
+PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
+
+
+@pytest.fixture
+def demo_home(home: Path) -> Path:
+    out = run_cli("demo", env=PW)
+    assert out.returncode == 0, out.stderr
+    assert "hospital, governor" in out.stdout and "cro" in out.stdout
+    return home
+
+
+def one_line_error(out, code: int = 1) -> str:  # noqa: ANN001
+    assert out.returncode == code, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_demo_state_is_seen_by_a_separate_run(demo_home: Path) -> None:
+    out = run_cli("--profile", "hospital", "member", "list", "--json", env=PW)
+    assert out.returncode == 0, out.stderr
+    members = json.loads(out.stdout)
+    assert [(m["profile"], m["roles"], m["status"]) for m in members] == [
+        ("hospital", ["hospital", "governor"], "active"),
+        ("pharma", ["pharma", "governor"], "active"),
+        ("cro", ["cro"], "active"),
+    ]
+    # Reads need no password at all.
+    assert run_cli("--profile", "cro", "member", "list", env={"FULLCHAIN_PASSWORD": ""}).returncode == 0
+
+
+def test_demo_refuses_to_overwrite_state(demo_home: Path) -> None:
+    line = one_line_error(run_cli("demo", env=PW))
+    assert "already holds fullchain state" in line and "--reset" in line
+    again = run_cli("demo", "--reset", "--json", env=PW)
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads(again.stdout)["members"]) == 3
+
+
+def test_governance_round_trip(demo_home: Path) -> None:
+    new = run_cli("init", "--profile", "regulator", "--json", env=PW)
+    assert new.returncode == 0, new.stderr
+    account = json.loads(new.stdout)["address"]
+    proposed = run_cli("-p", "hospital", "member", "propose", "admit", "regulator", "--roles", "regulator,auditor",
+                       "--json", env=PW)
+    assert proposed.returncode == 0, proposed.stderr
+    pid = str(json.loads(proposed.stdout)["proposal_id"])
+    early = run_cli("-p", "regulator", "member", "execute", pid, env=PW)
+    assert "ConsortiumNotEnoughApprovals" in one_line_error(early)
+    refused = run_cli("-p", "cro", "member", "vote", pid, "--json", env=PW)
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert error["contract_error"] == "ConsortiumNotGovernor"
+    assert "ask a governor" in error["hint"]
+    assert run_cli("-p", "pharma", "member", "vote", pid, env=PW).returncode == 0
+    assert run_cli("-p", "regulator", "member", "execute", pid, env=PW).returncode == 0
+    shown = json.loads(run_cli("-p", "cro", "member", "show", account, "--json", env=PW).stdout)
+    assert shown["status"] == "active" and shown["roles"] == ["regulator", "auditor"]
+
+
+def test_wrong_password(demo_home: Path) -> None:
+    out = run_cli("-p", "cro", "member", "propose", "threshold", "1", env={"FULLCHAIN_PASSWORD": "nope"})
+    assert "wrong password for profile 'cro'" in one_line_error(out)
+
+
+def test_password_file_and_missing_password(demo_home: Path, tmp_path: Path) -> None:
+    pw_file = tmp_path / "pw.txt"
+    pw_file.write_text(PW["FULLCHAIN_PASSWORD"] + "\n")
+    ok = run_cli("-p", "hospital", "member", "propose", "threshold", "1", "--password-file", str(pw_file))
+    assert ok.returncode == 0, ok.stderr
+    missing = run_cli("-p", "hospital", "member", "propose", "threshold", "1", input="")
+    assert "a password is needed" in one_line_error(missing)
+
+
+def test_unreachable_rpc_url(home: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    line = one_line_error(run_cli("init", "--profile", "x", "--chain", url, env=PW))
+    assert f"cannot reach the JSON-RPC node at {url}" in line
+    assert not (home / "profiles" / "x").exists()  # nothing half-created
+
+
+def test_unknown_profile(demo_home: Path) -> None:
+    line = one_line_error(run_cli("-p", "nobody", "member", "list", env=PW))
+    assert "no profile 'nobody'" in line and "cro, hospital, pharma" in line
+
+
+def test_malformed_address(demo_home: Path) -> None:
+    assert "is not an Ethereum address" in one_line_error(run_cli("-p", "cro", "member", "show", "0x12", env=PW))
+    bad_checksum = "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 example, one letter flipped
+    assert "wrong checksum" in one_line_error(run_cli("-p", "cro", "member", "show", bad_checksum, env=PW))
+
+
+def test_usage_errors_exit_2(demo_home: Path) -> None:
+    assert run_cli("member", "frobnicate").returncode == 2
+    assert run_cli("-p", "cro", "member", "propose", "admit", "cro").returncode == 2  # --roles missing
+
+
+def test_invalid_role_and_duration(demo_home: Path) -> None:
+    line = one_line_error(run_cli("-p", "hospital", "member", "propose", "roles", "cro", "--roles", "janitor", env=PW))
+    assert "unknown role 'janitor'" in line and "hospital" in line
+
+
+def test_init_and_deploy_on_anvil(home: Path, anvil: AnvilNode) -> None:
+    """An RPC profile gets no embedded funding; fund it from anvil's dev account, then deploy."""
+    from eth_account import Account
+    from fullchain.backends.rpc import open_rpc
+    from fullchain.transactions import Transactor
+
+    from .conftest import ANVIL_MNEMONIC
+
+    out = run_cli("init", "--profile", "node", "--chain", anvil.url, "--json", env=PW)
+    assert out.returncode == 0, out.stderr
+    address = json.loads(out.stdout)["address"]
+    broke = run_cli("-p", "node", "chain", "deploy", env=PW)
+    assert "cannot pay for gas" in one_line_error(broke)
+    Account.enable_unaudited_hdwallet_features()
+    funder = Account.from_mnemonic(ANVIL_MNEMONIC)
+    Transactor(open_rpc(anvil.url), lambda: funder, funder.address).transfer(address, 10**18)
+    deployed = run_cli("-p", "node", "chain", "deploy", "--founder", "node:governor,regulator", "--json", env=PW)
+    assert deployed.returncode == 0, deployed.stderr
+    status = json.loads(run_cli("-p", "node", "chain", "status", "--json", env=PW).stdout)
+    assert status["backend"] == "rpc" and status["consortium"] == json.loads(deployed.stdout)["consortium"]
+    assert status["member"]["roles"] == ["regulator", "governor"] and status["threshold"] == 1
