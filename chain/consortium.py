@@ -173,7 +173,8 @@ class ConsortiumClient:
 
 def _decode_payload(kind: ProposalKind, payload: bytes) -> dict[str, Any]:
     types, names = _PAYLOAD_TYPES[kind]
-    values = dict(zip(names, abi_decode(types, payload)))
+    values = {n: Web3.to_checksum_address(v) if t == "address" else v
+              for n, t, v in zip(names, types, abi_decode(types, payload))}
     if "roles" in values:
         values["roles"] = Role(values["roles"]).names()
     for key in ("hpke_public_key", "metadata_hash"):

@@ -33,7 +33,9 @@ def is_json() -> bool:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    t = Table(title=title, title_justify="left", show_lines=False)
+    if title:
+        click.echo(title)
+    t = Table(show_lines=False)
     for column in columns:
         t.add_column(column)
     for row in rows:
