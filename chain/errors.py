@@ -96,3 +96,27 @@ def _render(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class StorageError(FullchainError):
+    """The content store failed."""
+
+
+class StorageUnreachable(StorageError):
+    """The IPFS node's HTTP API does not answer."""
+
+
+class ContentNotFound(StorageError):
+    """No content under that CID in the store (or not within the timeout)."""
+
+
+class IntegrityError(FullchainError):
+    """Data does not match what was committed: tampered, truncated, or the wrong key."""
+
+
+class DecryptionError(IntegrityError):
+    """A ciphertext stream failed authentication; `chunk_index` says where (None: the header)."""
+
+    def __init__(self, message: str, *, chunk_index: int | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.chunk_index = chunk_index
