@@ -14,8 +14,9 @@ from web3 import Web3
 from .addresses import to_account
 from .backends import ChainConnection, open_chain
 from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy_consortium
+from .contracts import CONSORTIUM, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
-from .errors import NotDeployed, PasswordRequired
+from .errors import ConfigError, NotDeployed, PasswordRequired
 from .home import fullchain_home
 from .keys import load_signer
 from .models import ChainStatus, Deployment, ProfileConfig
@@ -63,58 +64,63 @@ class Fullchain:
         chain_id, genesis = chain_identity(self.w3)
         return load_deployment(self.home, chain_id, genesis)
 
-    def consortium_address(self) -> str:
-        if self.profile.consortium:
-            return self.profile.consortium
+    def contracts(self) -> dict[str, str]:
+        """Contract name -> address: the recorded deployment, overridden by the profile's own."""
         deployment = self.deployment()
-        if deployment is None:
+        return {**(deployment.contracts if deployment else {}), **self.profile.contracts}
+
+    def contract_address(self, name: str) -> str:
+        address = self.contracts().get(name)
+        if address is None:
             raise NotDeployed(
-                f"no Consortium contract is recorded for the chain of profile '{self.profile.name}' "
+                f"no {name} contract is recorded for the chain of profile '{self.profile.name}' "
                 f"({self.connection.endpoint})",
-                hint="deploy one with `fullchain chain deploy`, or set the address of an existing one "
-                     "with `fullchain init --consortium ADDRESS`")
-        return deployment.consortium
+                hint="deploy with `fullchain chain deploy`, or join an existing deployment with "
+                     "`fullchain init --deployment FILE`")
+        if not self.w3.eth.get_code(Web3.to_checksum_address(address)):
+            raise NotDeployed(f"there is no {name} contract at {address} on {self.connection.endpoint}",
+                              hint="the chain was reset or the address is wrong; deploy again with "
+                                   "`fullchain chain deploy`")
+        return address
 
     @cached_property
     def consortium(self) -> ConsortiumClient:
-        address = self.consortium_address()
-        if not self.w3.eth.get_code(Web3.to_checksum_address(address)):
-            raise NotDeployed(f"there is no contract at {address} on {self.connection.endpoint}",
-                              hint="the chain was reset or the address is wrong; deploy again with "
-                                   "`fullchain chain deploy`")
-        return ConsortiumClient(self.w3, address, self.transactor)
+        return ConsortiumClient(self.w3, self.contract_address(CONSORTIUM), self.transactor)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD) -> Deployment:
-        """Deploy the Consortium with its founders and record it for every profile on this chain."""
-        address, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
-                                           voting_period=voting_period)
+        """Deploy the contracts, the Consortium with its founders first, and record their
+        addresses for every profile on this chain."""
+        consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
+                                              voting_period=voting_period)
+        contracts = {CONSORTIUM: consortium}
+        for name, args in ((DATASET_REGISTRY, (consortium,)),):
+            contracts[name], block = deploy_contract(self.transactor, self.w3, name, *args)
         chain_id, genesis = chain_identity(self.w3)
-        deployment = Deployment(chain_id=chain_id, genesis_hash=genesis, consortium=address,
+        deployment = Deployment(chain_id=chain_id, genesis_hash=genesis, contracts=contracts,
                                 deployed_at=datetime.now(timezone.utc), deployer=self.address,
                                 block_number=block)
         save_deployment(self.home, deployment)
-        self.__dict__.pop("consortium", None)
+        for cached in ("consortium", "datasets"):
+            self.__dict__.pop(cached, None)
         return deployment
 
     # ---- status ----
 
     def status(self) -> ChainStatus:
         chain_id, genesis = chain_identity(self.w3)
-        deployment = load_deployment(self.home, chain_id, genesis)
-        address = self.profile.consortium or (deployment.consortium if deployment else None)
+        contracts = {name: address for name, address in self.contracts().items()
+                     if self.w3.eth.get_code(Web3.to_checksum_address(address))}
         member = threshold = governors = members = None
-        if address and self.w3.eth.get_code(Web3.to_checksum_address(address)):
+        if CONSORTIUM in contracts:
             consortium = self.consortium
             me = consortium.member(self.address)
             member = me if me.status != "none" else None
             threshold, governors = consortium.threshold(), consortium.governor_count()
             members = sum(1 for m in consortium.members() if m.status == "active")
-        else:
-            address = None
         return ChainStatus(
             backend=self.connection.kind, endpoint=self.connection.endpoint, chain_id=chain_id,
-            block_number=self.w3.eth.block_number, genesis_hash=genesis, consortium=address,
+            block_number=self.w3.eth.block_number, genesis_hash=genesis, contracts=contracts,
             account=self.address, balance_wei=self.w3.eth.get_balance(self.address), member=member,
             threshold=threshold, governors=governors, members=members)
 
@@ -155,17 +161,21 @@ def connect(profile: str | None = None, *, home: str | os.PathLike[str] | None =
 
 
 def init(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,
-         password: PasswordSource = None, chain: str = "embedded",
-         consortium: str | None = None) -> ProfileConfig:
+         password: PasswordSource = None, chain: str = "embedded", storage: str = "embedded",
+         deployment: Deployment | None = None) -> ProfileConfig:
     """Create a profile (keys encrypted under the password). On the embedded chain the new
-    account is funded from the development accounts, so it can send transactions at once."""
+    account is funded from the development accounts, so it can send transactions at once.
+    `deployment` joins contracts deployed elsewhere (as printed by `fullchain chain deploy --json`)."""
     root = fullchain_home(home)
     name = resolve_name(profile)
     secret = resolve_password(password)
-    consortium_address = to_account(consortium, what="consortium address") if consortium else None
+    contracts = {n: to_account(a, what=f"{n} address") for n, a in (deployment.contracts if deployment else {}).items()}
     # Fail before creating keys for a chain that does not answer.
     connection = open_chain(chain, root)
-    config = create_profile(root, name, secret, chain=chain, consortium=consortium_address)
+    if deployment is not None and deployment.chain_id != connection.w3.eth.chain_id:
+        raise ConfigError(f"the deployment is for chain id {deployment.chain_id}, but {chain} is chain id "
+                          f"{connection.w3.eth.chain_id}", hint="use the deployment file of this network")
+    config = create_profile(root, name, secret, chain=chain, storage=storage, contracts=contracts)
     if connection.kind == "embedded":
         funder = Account.from_key(connection.dev_keys[0])
         Transactor(connection.w3, lambda: funder, funder.address).transfer(config.address, EMBEDDED_FUNDING_WEI)

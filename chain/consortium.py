@@ -8,16 +8,15 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
 from .addresses import format_enode, parse_enode, to_account
-from .contracts import artifact
+from .contracts import CONSORTIUM, bind, deploy_contract
 from .errors import InvalidInput
 from .models import AllowedNode, Member, Proposal, ProposalKind, ProposalStatus, Role
 from .transactions import Transactor
 
-CONTRACT = "Consortium"
+CONTRACT = CONSORTIUM
 DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
 
 _PAYLOAD_TYPES: dict[ProposalKind, tuple[list[str], list[str]]] = {
@@ -43,26 +42,14 @@ class Founder:
     metadata_hash: bytes = b"\0" * 32
 
 
-def consortium_contract(w3: Web3, address: str | None = None) -> type[Contract] | Contract:
-    art = artifact(CONTRACT)
-    if address is None:
-        return w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=art["abi"])
-
-
 def deploy_consortium(tx: Transactor, w3: Web3, founders: Sequence[Founder], *, threshold: int,
                       voting_period: int = DEFAULT_VOTING_PERIOD) -> tuple[str, int]:
     """Deploy a Consortium; returns its address and the deployment block."""
     if not founders:
         raise InvalidInput("a consortium needs at least one founding member", hint="name founders with --founder")
-    factory = consortium_contract(w3)
-    ctor = factory.constructor(
-        [f.account for f in founders], [int(f.roles) for f in founders],
-        [f.hpke_public_key for f in founders], [f.metadata_hash for f in founders],
-        threshold, voting_period,
-    )
-    receipt = tx.call_function(ctor, contract=CONTRACT)
-    return receipt["contractAddress"], receipt["blockNumber"]
+    return deploy_contract(
+        tx, w3, CONTRACT, [f.account for f in founders], [int(f.roles) for f in founders],
+        [f.hpke_public_key for f in founders], [f.metadata_hash for f in founders], threshold, voting_period)
 
 
 class ConsortiumClient:
@@ -71,7 +58,7 @@ class ConsortiumClient:
     def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
         self._w3 = w3
         self.address = Web3.to_checksum_address(address)
-        self.contract = consortium_contract(w3, address)
+        self.contract = bind(w3, CONTRACT, address)
         self._tx = transactor
 
     # ---- members ----

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import (
@@ -17,7 +17,15 @@ from eth_utils import (
     get_abi_input_types,
     to_checksum_address,
 )
+from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import ContractLogicError
+
+if TYPE_CHECKING:
+    from .transactions import Transactor
+
+CONSORTIUM = "Consortium"
+DATASET_REGISTRY = "DatasetRegistry"
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -67,3 +75,16 @@ def revert_bytes(exc: ContractLogicError) -> bytes:
         except ValueError:
             return b""
     return b""
+
+
+def bind(w3: Web3, name: str, address: str) -> Contract:
+    """Contract `name` from the shipped artifacts at `address`."""
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact(name)["abi"])
+
+
+def deploy_contract(tx: Transactor, w3: Web3, name: str, *args: Any) -> tuple[str, int]:
+    """Deploy contract `name` with constructor `args`; returns its address and block."""
+    art = artifact(name)
+    ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
+    receipt = tx.call_function(ctor, contract=name)
+    return receipt["contractAddress"], receipt["blockNumber"]

@@ -38,3 +38,17 @@ def save_deployment(home: Path, deployment: Deployment) -> Path:
     path = _path(home, deployment.chain_id, deployment.genesis_hash)
     write_private(path, deployment.model_dump_json(indent=2))
     return path
+
+
+def load_deployment_file(path: Path) -> Deployment:
+    """A deployment shared by another member (the JSON of `fullchain chain deploy --json`)."""
+    try:
+        return Deployment.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the deployment file {path} ({exc.strerror})",
+                          hint="check the path given to --deployment") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "file"
+        raise ConfigError(f"deployment file {path} is invalid: {field}: {first['msg']}",
+                          hint="use the JSON printed by `fullchain chain deploy --json`") from None

@@ -82,16 +82,18 @@ class ProfileConfig(_Model):
     address: str
     hpke_public_key: str = Field(description="hex, X25519 raw public key")
     chain: str = Field(default="embedded", description="'embedded' or a JSON-RPC URL")
-    consortium: str | None = Field(default=None, description="Consortium address, if not the recorded deployment")
+    contracts: dict[str, str] = Field(default_factory=dict,
+                                      description="contract name -> address, overriding the recorded deployment")
+    storage: str = Field(default="embedded", description="'embedded' or the URL of an IPFS node's RPC API")
     confirmations: int = Field(default=1, ge=1)
     receipt_timeout: float = Field(default=120.0, gt=0)
     created_at: datetime
 
-    @field_validator("chain")
+    @field_validator("chain", "storage")
     @classmethod
-    def _chain(cls, value: str) -> str:
+    def _endpoint(cls, value: str) -> str:
         if value != "embedded" and not value.startswith(("http://", "https://")):
-            raise ValueError("must be 'embedded' or an http(s):// JSON-RPC URL")
+            raise ValueError("must be 'embedded' or an http(s):// URL")
         return value
 
 
@@ -139,7 +141,7 @@ class Deployment(_Model):
 
     chain_id: int
     genesis_hash: str
-    consortium: str
+    contracts: dict[str, str]
     deployed_at: datetime
     deployer: str
     block_number: int
@@ -151,7 +153,7 @@ class ChainStatus(_Model):
     chain_id: int
     block_number: int
     genesis_hash: str
-    consortium: str | None
+    contracts: dict[str, str]
     account: str
     balance_wei: int
     member: Member | None

@@ -62,7 +62,8 @@ def load_profile(home: Path, name: str) -> ProfileConfig:
 
 
 def create_profile(home: Path, name: str, password: str, *, chain: str = "embedded",
-                   consortium: str | None = None, overwrite: bool = False) -> ProfileConfig:
+                   storage: str = "embedded", contracts: dict[str, str] | None = None,
+                   overwrite: bool = False) -> ProfileConfig:
     """Create keys and config for profile `name`; refuses to replace one unless `overwrite`."""
     directory = profile_dir(home, check_name(name))
     if (directory / "profile.json").exists() and not overwrite:
@@ -70,10 +71,12 @@ def create_profile(home: Path, name: str, password: str, *, chain: str = "embedd
                             hint="pick another --profile name; its keys are not replaced")
     try:
         config = ProfileConfig(name=name, address="0x" + "0" * 40, hpke_public_key="", chain=chain,
-                               consortium=consortium, created_at=datetime.now(timezone.utc))
+                               storage=storage, contracts=contracts or {}, created_at=datetime.now(timezone.utc))
     except ValidationError as exc:
-        raise ConfigError(f"invalid chain '{chain}': {exc.errors()[0]['msg']}",
-                          hint="use --chain embedded or --chain http://host:port") from None
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid {field}: {first['msg']}",
+                          hint=f"use --{field} embedded or --{field} http://host:port") from None
     # Built aside and moved in whole: an interrupted init leaves no half profile behind.
     staging = directory.with_name(f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -131,5 +131,5 @@ def test_init_and_deploy_on_anvil(home: Path, anvil: AnvilNode) -> None:
     deployed = run_cli("-p", "node", "chain", "deploy", "--founder", "node:governor,regulator", "--json", env=PW)
     assert deployed.returncode == 0, deployed.stderr
     status = json.loads(run_cli("-p", "node", "chain", "status", "--json", env=PW).stdout)
-    assert status["backend"] == "rpc" and status["consortium"] == json.loads(deployed.stdout)["consortium"]
+    assert status["backend"] == "rpc" and status["contracts"] == json.loads(deployed.stdout)["contracts"]
     assert status["member"]["roles"] == ["regulator", "governor"] and status["threshold"] == 1

@@ -104,7 +104,8 @@ def test_a_held_lock_gives_a_clear_busy_error(tmp_path: Path) -> None:
         code = textwrap.dedent(f"""
             from pathlib import Path
             from fullchain.backends.embedded import open_embedded
-                        try:
+            from fullchain.errors import ChainBusy
+            try:
                 open_embedded(Path({str(tmp_path)!r}), lock_timeout=0.5)
             except ChainBusy as e:
                 print(e.diagnostics())

@@ -38,7 +38,7 @@ def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: str)
     if is_json():
         emit_json(deployment)
         return
-    fields([("consortium", deployment.consortium), ("chain id", deployment.chain_id),
+    fields([*deployment.contracts.items(), ("chain id", deployment.chain_id),
             ("block", deployment.block_number), ("founders", len(specs)), ("threshold", f"{k} of {governors}")])
 
 
@@ -64,7 +64,7 @@ def status() -> None:
         return
     fields([
         ("backend", s.backend), ("endpoint", s.endpoint), ("chain id", s.chain_id), ("block", s.block_number),
-        ("consortium", s.consortium or "not deployed (run `fullchain chain deploy`)"),
+        *(s.contracts.items() or [("contracts", "not deployed (run `fullchain chain deploy`)")]),
         ("members", s.members), ("threshold", f"{s.threshold} of {s.governors} governors" if s.threshold else None),
         ("account", s.account), ("balance", f"{s.balance_wei / 10**18:.4f} ETH"),
         ("membership", ", ".join(s.member.roles) if s.member and s.member.status == "active"

@@ -22,7 +22,7 @@ def demo(reset: bool) -> None:
         return
     from ..output import table
 
-    table(f"Consortium {result.deployment.consortium} (chain {result.deployment.chain_id})",
+    table(f"Consortium {result.deployment.contracts['Consortium']} (chain {result.deployment.chain_id})",
           MEMBER_COLUMNS, member_rows(result.members, names))
     secret = "the password in FULLCHAIN_PASSWORD" if result.password_from_env else f"the demo password '{DEMO_PASSWORD}'"
     click.echo(f"\nState is in {result.home}; the profiles hospital, pharma and cro are protected by {secret}.")
