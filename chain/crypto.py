@@ -24,8 +24,9 @@ follow it and as "last" at the end of the stream, so memory stays at about one c
 
 Wrapped key format (version 1)
 ------------------------------
-See :func:`wrap_key_for`: ``0x01 | dataset id u64 | version u32 | HPKE enc (32) | HPKE ciphertext
-(80)``, 125 bytes, the first 13 bytes bound into the HPKE ``info``.
+See :func:`wrap_key_for`: ``0x01 | commitment (32) | HPKE enc (32) | HPKE ciphertext (80)``,
+145 bytes, the first 33 bytes bound into the HPKE ``info``. The commitment names the dataset
+version (it is unique per version, and known before the chain assigns a dataset id).
 """
 from __future__ import annotations
 
@@ -334,6 +335,7 @@ def _open(aead: AESGCM, prefix: bytes, header: bytes, frame: int, index: int,
 # --- commitments --------------------------------------------------------------------------
 
 SALT_SIZE = 32
+COMMITMENT_SIZE = 32
 
 
 def new_salt() -> bytes:
@@ -361,7 +363,7 @@ def verify_commitment(salt: bytes, plaintext_sha256: bytes, expected: bytes) -> 
 # --- key wrapping -------------------------------------------------------------------------
 
 WRAP_FORMAT_X25519 = 1
-_WRAP_HEADER = struct.Struct(">BQI")
+_WRAP_HEADER = struct.Struct(">B32s")
 _WRAP_INFO = b"fullchain key bundle v1"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _BUNDLE_SIZE = KEY_SIZE + SALT_SIZE
@@ -374,18 +376,15 @@ class KeyBundle:
 
     data_key: bytes = field(repr=False)
     salt: bytes = field(repr=False)
-    dataset_id: int
-    version: int
+    commitment: bytes
 
     def __post_init__(self) -> None:
         if len(self.data_key) != KEY_SIZE:
             raise InvalidInput(f"a data key is {KEY_SIZE} bytes, not {len(self.data_key)}")
         if len(self.salt) != SALT_SIZE:
             raise InvalidInput(f"a commitment salt is {SALT_SIZE} bytes, not {len(self.salt)}")
-        if not 0 <= self.dataset_id < 1 << 64:
-            raise InvalidInput(f"dataset id {self.dataset_id} does not fit in 64 bits")
-        if not 0 <= self.version < 1 << 32:
-            raise InvalidInput(f"version {self.version} does not fit in 32 bits")
+        if len(self.commitment) != COMMITMENT_SIZE:
+            raise InvalidInput(f"a commitment is {COMMITMENT_SIZE} bytes, not {len(self.commitment)}")
 
 
 def public_key_bytes(private_key: X25519PrivateKey) -> bytes:
@@ -397,43 +396,39 @@ def public_key_bytes(private_key: X25519PrivateKey) -> bytes:
 def wrap_key_for(recipient_public_key: bytes, bundle: KeyBundle) -> bytes:
     """Seal `bundle` to a recipient with HPKE base mode (X25519, HKDF-SHA256, AES-256-GCM).
 
-    Layout (125 bytes)::
+    Layout (145 bytes)::
 
-        0x01 (format) | dataset id u64 BE | version u32 BE | enc (32) | ciphertext (64 + 16 tag)
+        0x01 (format) | commitment (32) | enc (32) | ciphertext (64 + 16 tag)
 
-    The first 13 bytes are readable (so a store can file the blob) and are bound into HPKE's
-    `info`: changing them, or presenting the blob for another dataset or version, fails. Base
+    The first 33 bytes are readable (so a store can file the blob) and are bound into HPKE's
+    `info`: changing them, or presenting the blob for another dataset version, fails. Base
     mode does not authenticate the sender; who published a bundle is for the chain to say.
     """
     if len(recipient_public_key) != 32:
         raise InvalidInput(f"an X25519 public key is 32 bytes, not {len(recipient_public_key)}")
     public = X25519PublicKey.from_public_bytes(recipient_public_key)
-    header = _WRAP_HEADER.pack(WRAP_FORMAT_X25519, bundle.dataset_id, bundle.version)
+    header = _WRAP_HEADER.pack(WRAP_FORMAT_X25519, bundle.commitment)
     sealed = _SUITE.encrypt(bundle.data_key + bundle.salt, public, info=_WRAP_INFO + header)
     return header + sealed
 
 
-def unwrap_key(private_key: X25519PrivateKey, wrapped: bytes, *, dataset_id: int | None = None,
-               version: int | None = None) -> KeyBundle:
-    """Open a bundle sealed by :func:`wrap_key_for`; refuse it if it names another dataset/version.
+def unwrap_key(private_key: X25519PrivateKey, wrapped: bytes, *, commitment: bytes | None = None) -> KeyBundle:
+    """Open a bundle sealed by :func:`wrap_key_for`; refuse it if it names another version.
 
-    Raises :class:`IntegrityError` when the blob is malformed, meant for another dataset or
-    version than the one given, sealed to another key, or altered.
+    Raises :class:`IntegrityError` when the blob is malformed, meant for another dataset
+    version (commitment) than the one given, sealed to another key, or altered.
     """
     wrapped = bytes(wrapped)
     if len(wrapped) != WRAPPED_SIZE:
         raise IntegrityError(f"a wrapped key is {WRAPPED_SIZE} bytes, this one is {len(wrapped)}",
                              hint="fetch the wrapped key again")
     header = wrapped[:_WRAP_HEADER.size]
-    fmt, found_id, found_version = _WRAP_HEADER.unpack(header)
+    fmt, found = _WRAP_HEADER.unpack(header)
     if fmt != WRAP_FORMAT_X25519:
         raise IntegrityError(f"unknown wrapped key format {fmt}", hint="upgrade fullchain")
-    wanted_id = found_id if dataset_id is None else dataset_id
-    wanted_version = found_version if version is None else version
-    if (wanted_id, wanted_version) != (found_id, found_version):
+    if commitment is not None and not hmac.compare_digest(found, commitment):
         raise IntegrityError(
-            f"wrapped key is for dataset {found_id} version {found_version}, "
-            f"not dataset {wanted_id} version {wanted_version}",
+            f"wrapped key is for the version with commitment 0x{found.hex()}, not 0x{commitment.hex()}",
             hint="fetch the wrapped key recorded for this dataset version")
     try:
         plain = _SUITE.decrypt(wrapped[_WRAP_HEADER.size:], private_key, info=_WRAP_INFO + header)
@@ -442,5 +437,4 @@ def unwrap_key(private_key: X25519PrivateKey, wrapped: bytes, *, dataset_id: int
                              "another member or altered",
                              hint="check the profile, or ask the owner to share the dataset "
                                   "with you") from None
-    return KeyBundle(data_key=plain[:KEY_SIZE], salt=plain[KEY_SIZE:], dataset_id=found_id,
-                     version=found_version)
+    return KeyBundle(data_key=plain[:KEY_SIZE], salt=plain[KEY_SIZE:], commitment=found)

@@ -361,19 +361,22 @@ def test_commitment_refuses_wrong_lengths() -> None:
 
 # --- key wrapping -------------------------------------------------------------------------
 
-def bundle(dataset_id: int = 7, version: int = 2) -> KeyBundle:
-    return KeyBundle(data_key=new_data_key(), salt=new_salt(), dataset_id=dataset_id,
-                     version=version)
+C1 = b"\x11" * 32
+C2 = b"\x22" * 32
+
+
+def bundle(commitment_: bytes = C1) -> KeyBundle:
+    return KeyBundle(data_key=new_data_key(), salt=new_salt(), commitment=commitment_)
 
 
 def test_wrap_unwrap_round_trip_and_layout() -> None:
     member = X25519PrivateKey.generate()
     original = bundle()
     wrapped = wrap_key_for(public_key_bytes(member), original)
-    assert len(wrapped) == 125
-    assert wrapped[:13] == struct.pack(">BQI", 1, 7, 2)
+    assert len(wrapped) == 145
+    assert wrapped[:33] == b"\x01" + C1
     assert unwrap_key(member, wrapped) == original
-    assert unwrap_key(member, wrapped, dataset_id=7, version=2) == original
+    assert unwrap_key(member, wrapped, commitment=C1) == original
     # A fresh ephemeral key per wrap: the same bundle never wraps to the same bytes.
     assert wrap_key_for(public_key_bytes(member), original) != wrapped
 
@@ -384,25 +387,23 @@ def test_wrong_recipient_is_an_integrity_error() -> None:
         unwrap_key(X25519PrivateKey.generate(), wrapped)
 
 
-@pytest.mark.parametrize("claimed", [{"dataset_id": 8}, {"version": 3},
-                                     {"dataset_id": 8, "version": 3}])
-def test_replay_for_another_dataset_or_version_is_refused(claimed: dict[str, int]) -> None:
+def test_replay_for_another_version_is_refused() -> None:
     member = X25519PrivateKey.generate()
-    wrapped = wrap_key_for(public_key_bytes(member), bundle(dataset_id=7, version=2))
-    with pytest.raises(IntegrityError, match="is for dataset 7 version 2"):
-        unwrap_key(member, wrapped, **claimed)
+    wrapped = wrap_key_for(public_key_bytes(member), bundle(C1))
+    with pytest.raises(IntegrityError, match="is for the version with commitment 0x1111"):
+        unwrap_key(member, wrapped, commitment=C2)
 
 
 def test_relabelled_header_fails_authentication() -> None:
     member = X25519PrivateKey.generate()
-    wrapped = wrap_key_for(public_key_bytes(member), bundle(dataset_id=7, version=2))
-    relabelled = struct.pack(">BQI", 1, 8, 2) + wrapped[13:]
-    # Even when the caller asks for dataset 8, the header is bound into HPKE's info.
+    wrapped = wrap_key_for(public_key_bytes(member), bundle(C1))
+    relabelled = b"\x01" + C2 + wrapped[33:]
+    # Even when the caller asks for C2, the header is bound into HPKE's info.
     with pytest.raises(IntegrityError, match="does not open"):
-        unwrap_key(member, relabelled, dataset_id=8, version=2)
+        unwrap_key(member, relabelled, commitment=C2)
 
 
-@pytest.mark.parametrize("position", [13, 40, 60, 124])
+@pytest.mark.parametrize("position", [33, 60, 80, 144])
 def test_any_altered_byte_of_the_sealed_part_is_refused(position: int) -> None:
     member = X25519PrivateKey.generate()
     wrapped = bytearray(wrap_key_for(public_key_bytes(member), bundle()))
@@ -414,7 +415,7 @@ def test_any_altered_byte_of_the_sealed_part_is_refused(position: int) -> None:
 def test_malformed_wrapped_keys() -> None:
     member = X25519PrivateKey.generate()
     wrapped = wrap_key_for(public_key_bytes(member), bundle())
-    with pytest.raises(IntegrityError, match="125 bytes"):
+    with pytest.raises(IntegrityError, match="145 bytes"):
         unwrap_key(member, wrapped[:-1])
     with pytest.raises(IntegrityError, match="format 9"):
         unwrap_key(member, b"\x09" + wrapped[1:])
@@ -425,13 +426,10 @@ def test_malformed_wrapped_keys() -> None:
 def test_key_bundle_validates_and_hides_secrets() -> None:
     b = bundle()
     assert b.data_key.hex() not in repr(b) and b.salt.hex() not in repr(b)
-    assert "dataset_id=7" in repr(b)
     with pytest.raises(InvalidInput):
-        KeyBundle(data_key=b"short", salt=new_salt(), dataset_id=1, version=1)
+        KeyBundle(data_key=b"short", salt=new_salt(), commitment=C1)
     with pytest.raises(InvalidInput):
-        KeyBundle(data_key=new_data_key(), salt=new_salt(), dataset_id=1 << 64, version=1)
-    with pytest.raises(InvalidInput):
-        KeyBundle(data_key=new_data_key(), salt=new_salt(), dataset_id=1, version=-1)
+        KeyBundle(data_key=new_data_key(), salt=new_salt(), commitment=b"\x01" * 31)
 
 
 def test_public_key_bytes_is_the_raw_key() -> None:
