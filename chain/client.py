@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from eth_account import Account
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -18,7 +19,10 @@ from .contracts import CONSORTIUM, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed, PasswordRequired
 from .home import fullchain_home
-from .keys import load_signer
+from .keys import load_hpke_private_key, load_signer
+from .datasets import DatasetsClient
+from .journal import Journal
+from .storage import ContentStore, open_store
 from .models import ChainStatus, Deployment, ProfileConfig
 from .profiles import create_profile, list_profiles, load_profile, profile_dir, resolve_name
 from .transactions import Transactor
@@ -34,13 +38,16 @@ class Fullchain:
     """One profile connected to its chain. Keys are decrypted only when something is signed."""
 
     def __init__(self, *, home: Path, profile: ProfileConfig, connection: ChainConnection,
-                 password: PasswordSource = None) -> None:
+                 password: PasswordSource = None, storage: str | None = None) -> None:
         self.home = home
         self.profile = profile
+        self.storage = storage or profile.storage
         self.connection = connection
         self.w3: Web3 = connection.w3
         self._password = password
         self._signer: LocalAccount | None = None
+        self._hpke_key: X25519PrivateKey | None = None
+        self._secret: str | None = None
         self.transactor = Transactor(self.w3, self._load_signer, profile.address,
                                      confirmations=profile.confirmations, receipt_timeout=profile.receipt_timeout)
 
@@ -48,11 +55,23 @@ class Fullchain:
     def address(self) -> str:
         return self.profile.address
 
+    def _password_once(self) -> str:
+        # Asked at most once per connection, even when both keys are needed.
+        if self._secret is None:
+            self._secret = resolve_password(self._password)
+        return self._secret
+
     def _load_signer(self) -> LocalAccount:
         if self._signer is None:
-            self._signer = load_signer(profile_dir(self.home, self.profile.name),
-                                       resolve_password(self._password), profile=self.profile.name)
+            self._signer = load_signer(profile_dir(self.home, self.profile.name), self._password_once(),
+                                       profile=self.profile.name)
         return self._signer
+
+    def _load_hpke_key(self) -> X25519PrivateKey:
+        if self._hpke_key is None:
+            self._hpke_key = load_hpke_private_key(profile_dir(self.home, self.profile.name),
+                                                   self._password_once(), profile=self.profile.name)
+        return self._hpke_key
 
     def unlock(self) -> None:
         """Decrypt the signing key now (fails early on a wrong password)."""
@@ -86,6 +105,18 @@ class Fullchain:
     @cached_property
     def consortium(self) -> ConsortiumClient:
         return ConsortiumClient(self.w3, self.contract_address(CONSORTIUM), self.transactor)
+
+    @cached_property
+    def store(self) -> ContentStore:
+        return open_store(self.storage, self.home)
+
+    @cached_property
+    def datasets(self) -> DatasetsClient:
+        return DatasetsClient(
+            w3=self.w3, address=self.contract_address(DATASET_REGISTRY), transactor=self.transactor,
+            store=self.store, consortium=self.consortium,
+            journal=Journal(self.home / "journal" / self.profile.name),
+            hpke_public_key=bytes.fromhex(self.profile.hpke_public_key[2:]), hpke_private_key=self._load_hpke_key)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD) -> Deployment:
@@ -149,15 +180,16 @@ def resolve_password(source: PasswordSource) -> str:
 
 
 def connect(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,
-            password: PasswordSource = None, chain: str | None = None) -> Fullchain:
+            password: PasswordSource = None, chain: str | None = None, storage: str | None = None) -> Fullchain:
     """Open `profile` (default: $FULLCHAIN_PROFILE or "default") on its chain.
 
-    `chain` overrides the profile's chain ("embedded" or a JSON-RPC URL) for this connection.
+    `chain` ("embedded" or a JSON-RPC URL) and `storage` ("embedded" or an IPFS RPC API URL)
+    override the profile's settings for this connection.
     """
     root = fullchain_home(home)
     config = load_profile(root, resolve_name(profile))
     connection = open_chain(chain or config.chain, root)
-    return Fullchain(home=root, profile=config, connection=connection, password=password)
+    return Fullchain(home=root, profile=config, connection=connection, password=password, storage=storage)
 
 
 def init(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,

@@ -120,3 +120,11 @@ class DecryptionError(IntegrityError):
     def __init__(self, message: str, *, chunk_index: int | None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.chunk_index = chunk_index
+
+
+class NotAuthorized(FullchainError):
+    """The profile's account may not do this (not a member, not the owner, no license...)."""
+
+
+class UnknownDataset(InvalidInput):
+    """No dataset or version with that number."""

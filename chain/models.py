@@ -160,3 +160,55 @@ class ChainStatus(_Model):
     threshold: int | None
     governors: int | None
     members: int | None
+
+
+class DatasetVersion(_Model):
+    dataset_id: int
+    version: int
+    commitment: str
+    payload_cid: str
+    metadata_cid: str
+    size: int
+    standard: str
+    tier: str
+    erased: bool
+    registered_at: datetime
+
+
+class DatasetInfo(_Model):
+    dataset_id: int
+    owner: str
+    created_at: datetime
+    version_count: int
+    derived_from: list[int]
+    title: str | None = Field(default=None, description="None when the metadata is not readable by this profile")
+
+
+class Registration(_Model):
+    """The outcome of `dataset register` / `dataset version`."""
+
+    dataset_id: int
+    version: int
+    cid: str
+    commitment: str
+    metadata_cid: str
+    size: int
+    resumed: bool = Field(description="True when an interrupted earlier run was completed")
+    uploaded: bool = Field(description="False when the ciphertext was already stored")
+
+
+class FetchResult(_Model):
+    dataset_id: int
+    version: int
+    path: str
+    size: int
+    sha256: str
+    commitment: str
+
+
+class VerifyResult(_Model):
+    dataset_id: int
+    version: int
+    matches: bool
+    sha256: str
+    commitment: str

@@ -72,6 +72,6 @@ def password_source(*, confirm: bool = False, profile: str | None = None) -> ful
     return lambda: click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
 
 
-def connect() -> fullchain.Fullchain:
+def connect(*, storage: str | None = None) -> fullchain.Fullchain:
     s = settings()
-    return fullchain.connect(s.profile, password=password_source(profile=s.profile))
+    return fullchain.connect(s.profile, password=password_source(profile=s.profile), storage=storage)

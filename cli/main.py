@@ -11,9 +11,11 @@ import fullchain
 from fullchain.errors import FullchainError
 
 from .commands.chain import chain
+from .commands.dataset import dataset
 from .commands.demo import demo
 from .commands.init import init
 from .commands.member import member
+from .commands.storage import storage
 from .context import common_options
 
 
@@ -30,6 +32,8 @@ def cli() -> None:
 cli.add_command(init)
 cli.add_command(chain)
 cli.add_command(member)
+cli.add_command(dataset)
+cli.add_command(storage)
 cli.add_command(demo)
 
 
@@ -38,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in args
     verbose = "--verbose" in args or "-v" in args
     try:
-        cli.main(args=args, prog_name="fullchain", standalone_mode=False)
+        code = cli.main(args=args, prog_name="fullchain", standalone_mode=False)
+        if isinstance(code, int) and code:  # non-standalone click returns Exit codes instead of raising
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

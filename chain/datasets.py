@@ -1,0 +1,322 @@
+"""Encrypted datasets: register (hash, encrypt, store, anchor), fetch (decrypt, verify), erase.
+
+    register:  file -> SHA-256 -> STREAM AES-256-GCM under a fresh data key -> content store
+               -> DatasetRegistry.registerDataset(commitment, CIDs, ...) with the owner's
+               wrapped key bundle stored beside the payload
+    fetch:     chain record -> own wrapped key -> store -> decrypt -> commitment check -> file
+
+Writes happen in an order that a rerun can always finish: everything is uploaded and journalled
+before the transaction, and a rerun first asks the chain whether the commitment is anchored.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from web3 import Web3
+from web3.logs import DISCARD
+
+from .consortium import ConsortiumClient
+from .contracts import DATASET_REGISTRY, bind
+from .crypto import (
+    KeyBundle,
+    StreamEncryptor,
+    commitment as make_commitment,
+    decrypt,
+    new_data_key,
+    new_salt,
+    unwrap_key,
+    verify_commitment,
+    wrap_key_for,
+)
+from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
+from .journal import Journal, JournalEntry, intent_key, now
+from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
+from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, VerifyResult
+from .storage import ContentStore
+from .storage import cid as cids
+from .transactions import Transactor
+
+# progress(phase, bytes_done_increment, total_bytes)
+Progress = Callable[[str, int, int], None]
+_READ = 1 << 20
+_STANDARDS = {v: k for k, v in STANDARD_CODES.items()}
+_TIERS = {v: k for k, v in TIER_CODES.items()}
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def sha256_file(path: Path, progress: Progress = _no_progress, phase: str = "hashing") -> tuple[bytes, int]:
+    h = hashlib.sha256()
+    total = path.stat().st_size
+    size = 0
+    buf = bytearray(_READ)
+    view = memoryview(buf)
+    with path.open("rb") as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+            size += n
+            progress(phase, n, total)
+    return h.digest(), size
+
+
+class DatasetsClient:
+    """Datasets as one profile sees them: its own, and those it holds a key for."""
+
+    def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
+                 consortium: ConsortiumClient, journal: Journal, hpke_public_key: bytes,
+                 hpke_private_key: Callable[[], X25519PrivateKey]) -> None:
+        self._w3 = w3
+        self.contract = bind(w3, DATASET_REGISTRY, address)
+        self._tx = transactor
+        self.store = store
+        self._consortium = consortium
+        self._journal = journal
+        self._public_key = hpke_public_key
+        self._private_key = hpke_private_key
+
+    # ---- register ----
+
+    def register(self, path: Path, metadata: DatasetMetadata, *, derived_from: Sequence[int] = (),
+                 progress: Progress = _no_progress) -> Registration:
+        """Register `path` as a new dataset owned by this profile."""
+        for parent in derived_from:
+            self._dataset_raw(parent)
+        return self._register(path, metadata, None, list(derived_from), progress)
+
+    def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
+                    progress: Progress = _no_progress) -> Registration:
+        """Append `path` as the next version of dataset `dataset_id` (owner only)."""
+        owner = self._dataset_raw(dataset_id)[0]
+        if owner != self._tx.address:
+            raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
+                                hint="only the owner adds versions; register your own derived dataset with "
+                                     f"--derived-from {dataset_id}")
+        return self._register(path, metadata, dataset_id, [], progress)
+
+    def _register(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
+                  derived_from: list[int], progress: Progress) -> Registration:
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
+        self._check_member()
+        meta_bytes = metadata.to_bytes()
+        digest, size = sha256_file(path, progress)
+        key = intent_key(digest, meta_bytes, dataset_id, derived_from)
+        entry = self._journal.load(key)
+        resumed = entry is not None
+        if entry is None:
+            data_key, salt = new_data_key(), new_salt()
+            commitment = make_commitment(salt, digest)
+            bundle = KeyBundle(data_key=data_key, salt=salt, commitment=commitment)
+            entry = JournalEntry(plaintext_sha256=digest.hex(), size=size, dataset_id=dataset_id,
+                                 derived_from=derived_from, metadata_sha256=hashlib.sha256(meta_bytes).hexdigest(),
+                                 commitment="0x" + commitment.hex(),
+                                 wrapped_bundle=wrap_key_for(self._public_key, bundle).hex(), created_at=now())
+            self._journal.save(key, entry)
+        else:
+            bundle = unwrap_key(self._private_key(), bytes.fromhex(entry.wrapped_bundle))
+            commitment = bundle.commitment
+
+        anchored = self._find_anchored(commitment)
+        if anchored is not None:  # the transaction of an earlier run made it: nothing to redo
+            self._journal.remove(key)
+            return self._registration(*anchored, resumed=True, uploaded=False)
+
+        uploaded = False
+        if entry.payload_cid is None or not self.store.has(entry.payload_cid):
+            encryptor = StreamEncryptor(bundle.data_key)
+            with path.open("rb") as fh:
+                payload_cid = self.store.add(
+                    encryptor.encrypt(fh, progress=lambda n: progress("encrypting", n, size)))
+            if encryptor.plaintext_sha256 != digest:
+                raise IntegrityError(f"{path} changed while it was being registered",
+                                     hint="register it again once nothing writes to it")
+            stored_meta = meta_bytes
+            if metadata.tier != "public":
+                stored_meta = b"".join(StreamEncryptor(bundle.data_key).encrypt(io.BytesIO(meta_bytes)))
+            entry.payload_cid = payload_cid
+            entry.metadata_cid = self.store.add([stored_meta])
+            entry.bundle_cid = self.store.add([bytes.fromhex(entry.wrapped_bundle)])
+            self._journal.save(key, entry)
+            uploaded = True
+
+        assert entry.metadata_cid is not None and entry.bundle_cid is not None
+        payload = cids.parse(entry.payload_cid)
+        meta = cids.parse(entry.metadata_cid)
+        version_input = (
+            commitment, cids.digest_of(payload), cids.digest_of(meta), size, cids.codec_of(payload),
+            cids.codec_of(meta), STANDARD_CODES[metadata.standard], TIER_CODES[metadata.tier],
+            cids.digest_of(cids.parse(entry.bundle_cid)),
+        )
+        if dataset_id is None:
+            fn = self.contract.functions.registerDataset(version_input, derived_from)
+        else:
+            fn = self.contract.functions.registerVersion(dataset_id, version_input)
+        receipt = self._tx.call_function(fn, contract=DATASET_REGISTRY)
+        event = self.contract.events.VersionRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        self._journal.remove(key)
+        return self._registration(event["datasetId"], event["version"], resumed=resumed, uploaded=uploaded)
+
+    def _find_anchored(self, commitment: bytes) -> tuple[int, int] | None:
+        logs = self.contract.events.VersionRegistered().get_logs(
+            from_block=0, argument_filters={"commitment": commitment})
+        if not logs:
+            return None
+        return logs[0]["args"]["datasetId"], logs[0]["args"]["version"]
+
+    def _registration(self, dataset_id: int, version: int, *, resumed: bool, uploaded: bool) -> Registration:
+        v = self.version(dataset_id, version)
+        return Registration(dataset_id=dataset_id, version=version, cid=v.payload_cid, commitment=v.commitment,
+                            metadata_cid=v.metadata_cid, size=v.size, resumed=resumed, uploaded=uploaded)
+
+    def _check_member(self) -> None:
+        me = self._consortium.member(self._tx.address)
+        if me.status != "active":
+            raise NotAuthorized(f"{self._tx.address} is not an active member of the consortium",
+                                hint="only members register datasets; ask the governors to admit this account")
+
+    # ---- read ----
+
+    def _dataset_raw(self, dataset_id: int) -> tuple[str, int, int]:
+        if dataset_id < 1 or dataset_id > self.contract.functions.datasetCount().call():
+            raise UnknownDataset(f"there is no dataset {dataset_id}", hint="list them with `fullchain dataset list`")
+        return tuple(self.contract.functions.dataset(dataset_id).call())  # type: ignore[return-value]
+
+    def version(self, dataset_id: int, version: int | None = None) -> DatasetVersion:
+        """Version `version` of a dataset (default: the latest)."""
+        owner, _, count = self._dataset_raw(dataset_id)
+        number = count if version is None else version
+        if not 1 <= number <= count:
+            raise UnknownDataset(f"dataset {dataset_id} has no version {number} (it has {count})",
+                                 hint=f"use --version between 1 and {count}")
+        raw = self.contract.functions.version(dataset_id, number).call()
+        commitment, payload_digest, meta_digest, size, registered_at, payload_codec, meta_codec, standard, tier, erased = raw
+        return DatasetVersion(
+            dataset_id=dataset_id, version=number, commitment="0x" + bytes(commitment).hex(),
+            payload_cid=cids.to_str(cids.make_cid(payload_codec, bytes(payload_digest))),
+            metadata_cid=cids.to_str(cids.make_cid(meta_codec, bytes(meta_digest))), size=size,
+            standard=_STANDARDS.get(standard, "other"), tier=_TIERS.get(tier, "restricted"), erased=erased,
+            registered_at=datetime.fromtimestamp(registered_at, tz=timezone.utc))
+
+    def versions(self, dataset_id: int) -> list[DatasetVersion]:
+        count = self._dataset_raw(dataset_id)[2]
+        return [self.version(dataset_id, n) for n in range(1, count + 1)]
+
+    def get(self, dataset_id: int) -> DatasetInfo:
+        owner, created_at, count = self._dataset_raw(dataset_id)
+        meta = self.metadata(dataset_id) if count else None
+        return DatasetInfo(dataset_id=dataset_id, owner=owner, created_at=datetime.fromtimestamp(created_at, tz=timezone.utc),
+                           version_count=count, derived_from=list(self.contract.functions.derivedFrom(dataset_id).call()),
+                           title=meta.title if meta else None)
+
+    def list(self) -> list[DatasetInfo]:
+        return [self.get(i) for i in range(1, self.contract.functions.datasetCount().call() + 1)]
+
+    def metadata(self, dataset_id: int, version: int | None = None) -> DatasetMetadata | None:
+        """The version's metadata document, or None if this profile cannot read it."""
+        v = self.version(dataset_id, version)
+        if v.erased:
+            return None
+        try:
+            stored = b"".join(self.store.cat(v.metadata_cid))
+        except ContentNotFound:
+            return None
+        if v.tier == "public":
+            return DatasetMetadata.from_bytes(stored)
+        bundle = self._bundle(v, required=False)
+        if bundle is None:
+            return None
+        out = io.BytesIO()
+        decrypt([stored], bundle.data_key, out)
+        return DatasetMetadata.from_bytes(out.getvalue())
+
+    def _bundle(self, v: DatasetVersion, *, required: bool = True) -> KeyBundle | None:
+        digest = bytes(self.contract.functions.keyBundle(v.dataset_id, v.version, self._tx.address).call())
+        if digest == b"\0" * 32:
+            if not required:
+                return None
+            raise NotAuthorized(f"no key for dataset {v.dataset_id} version {v.version} was shared with "
+                                f"{self._tx.address}", hint="ask the owner for a license")
+        try:
+            wrapped = b"".join(self.store.cat(cids.to_str(cids.make_cid(cids.RAW, digest))))
+        except ContentNotFound:
+            if not required:
+                return None
+            raise
+        return unwrap_key(self._private_key(), wrapped, commitment=bytes.fromhex(v.commitment[2:]))
+
+    # ---- fetch and verify ----
+
+    def fetch(self, dataset_id: int, out: Path, *, version: int | None = None,
+              progress: Progress = _no_progress) -> FetchResult:
+        """Decrypt a version into `out`. The file appears under its name only once the content
+        has authenticated and matched the commitment on chain; on any failure nothing is left."""
+        v = self.version(dataset_id, version)
+        if v.erased:
+            raise NotAuthorized(f"dataset {dataset_id} version {v.version} was erased by its owner",
+                                hint="erased versions cannot be fetched; choose another --version")
+        bundle = self._bundle(v)
+        assert bundle is not None
+        out = Path(out)
+        if out.is_dir():
+            raise InvalidInput(f"{out} is a directory", hint="give the output file's path with -o")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent or Path("."))
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                result = decrypt(self.store.cat(v.payload_cid), bundle.data_key, dst,
+                                 progress=lambda n: progress("decrypting", n, v.size))
+                dst.flush()
+                os.fsync(dst.fileno())
+            if not verify_commitment(bundle.salt, result.plaintext_sha256, bytes.fromhex(v.commitment[2:])):
+                raise IntegrityError(f"dataset {dataset_id} version {v.version} decrypted, but does not match "
+                                     "the commitment on chain", hint="the stored content was replaced; tell the owner")
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return FetchResult(dataset_id=dataset_id, version=v.version, path=str(out), size=result.size,
+                           sha256=result.plaintext_sha256.hex(), commitment=v.commitment)
+
+    def verify(self, dataset_id: int, path: Path, *, version: int | None = None,
+               progress: Progress = _no_progress) -> VerifyResult:
+        """Whether `path` is exactly the plaintext of a version (default: the latest)."""
+        if not Path(path).is_file():
+            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the file to verify")
+        v = self.version(dataset_id, version)
+        bundle = self._bundle(v)
+        assert bundle is not None
+        digest, _ = sha256_file(Path(path), progress)
+        ok = verify_commitment(bundle.salt, digest, bytes.fromhex(v.commitment[2:]))
+        return VerifyResult(dataset_id=dataset_id, version=v.version, matches=ok, sha256=digest.hex(),
+                            commitment=v.commitment)
+
+    # ---- erase ----
+
+    def erase(self, dataset_id: int, version: int) -> DatasetVersion:
+        """Tombstone a version on chain, then unpin its payload, metadata and key bundles."""
+        v = self.version(dataset_id, version)
+        owner = self._dataset_raw(dataset_id)[0]
+        if owner != self._tx.address:
+            raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile",
+                                hint="only the owner can erase a version")
+        bundle_digest = bytes(self.contract.functions.keyBundle(dataset_id, v.version, self._tx.address).call())
+        if not v.erased:
+            self._tx.call_function(self.contract.functions.eraseVersion(dataset_id, v.version),
+                                   contract=DATASET_REGISTRY)
+        # After the tombstone, so that a failure here can be finished by running erase again.
+        for cid in (v.payload_cid, v.metadata_cid, cids.to_str(cids.make_cid(cids.RAW, bundle_digest))):
+            self.store.unpin(cid)
+            forget = getattr(self.store, "remove", None)
+            if forget is not None:
+                forget(cid)
+        return self.version(dataset_id, v.version)
+

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fullchain.errors import InvalidInput
+from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
+
+from ..context import common_options, connect
+from ..output import emit_json, fields, is_json, table
+from ..progress import file_size, transfer_progress
+
+
+@click.group()
+def dataset() -> None:
+    """Register, fetch and verify encrypted datasets anchored on chain."""
+
+
+def storage_option(func):  # noqa: ANN001, ANN201
+    return click.option("--storage", help="'embedded' or an IPFS RPC API URL (default: the profile's).")(func)
+
+
+def _metadata(meta_file: Path | None, **fields_: Any):  # noqa: ANN202
+    base: dict[str, Any] = {}
+    if meta_file is not None:
+        try:
+            base = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"cannot read metadata file {meta_file} ({exc})",
+                               hint="give a JSON object with title, standard, tier, ...") from None
+        if not isinstance(base, dict):
+            raise InvalidInput(f"metadata file {meta_file} must hold a JSON object", hint="e.g. {\"title\": \"...\"}")
+    return build_metadata(base, **fields_)
+
+
+def _registered(reg) -> None:  # noqa: ANN001
+    if is_json():
+        emit_json(reg)
+        return
+    note = " (finished an interrupted registration)" if reg.resumed else ""
+    fields([("dataset", reg.dataset_id), ("version", reg.version), ("cid", reg.cid),
+            ("commitment", reg.commitment), ("size", f"{reg.size} bytes")])
+    if note:
+        click.echo(note.strip())
+
+
+_meta_options = [
+    click.option("--title", help="Title (required unless in --meta)."),
+    click.option("--description", help="Free text description."),
+    click.option("--standard", type=click.Choice(sorted(STANDARD_CODES)), help="Data standard."),
+    click.option("--tier", type=click.Choice(sorted(TIER_CODES)), help="Sensitivity tier (default consortium)."),
+    click.option("--domain", help="Therapeutic or data domain, e.g. oncology."),
+    click.option("--subjects", "subject_count", type=click.IntRange(min=0), help="Number of subjects."),
+    click.option("--data-use", multiple=True, help="Default data-use condition (GA4GH DUO id or shorthand); repeat."),
+    click.option("--meta", "meta_file", type=click.Path(dir_okay=False, path_type=Path),
+                 help="A JSON metadata document; command-line fields override it."),
+]
+
+
+def meta_options(func):  # noqa: ANN001, ANN201
+    for option in reversed(_meta_options):
+        func = option(func)
+    return func
+
+
+def _meta_from(kw: dict[str, Any]):  # noqa: ANN202
+    data_use = list(kw.pop("data_use") or []) or None
+    return _metadata(kw.pop("meta_file"), data_use=data_use, **kw)
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@meta_options
+@click.option("--derived-from", "derived_from", multiple=True, type=int, help="Parent dataset id; repeat.")
+def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **meta: Any) -> None:
+    """Encrypt FILE, store it, and anchor it on chain as a new dataset you own."""
+    metadata = _meta_from(meta)
+    fc = connect(storage=storage)
+    with transfer_progress(file_size(file)) as progress:
+        reg = fc.datasets.register(file, metadata, derived_from=derived_from, progress=progress)
+    _registered(reg)
+
+
+@dataset.command("version")
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@meta_options
+def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -> None:
+    """Add FILE as the next version of dataset DATASET_ID (owner only)."""
+    fc = connect(storage=storage)
+    if not meta.get("title") and not meta.get("meta_file"):
+        current = fc.datasets.metadata(dataset_id)
+        if current is not None:  # a new version keeps the description it had unless told otherwise
+            meta["title"] = current.title
+    metadata = _meta_from(meta)
+    with transfer_progress(file_size(file)) as progress:
+        reg = fc.datasets.add_version(dataset_id, file, metadata, progress=progress)
+    _registered(reg)
+
+
+@dataset.command("list")
+@common_options
+@storage_option
+def list_(storage: str | None) -> None:
+    """List the datasets (titles shown where this profile can read the metadata)."""
+    fc = connect(storage=storage)
+    items = fc.datasets.list()
+    if is_json():
+        emit_json(items)
+        return
+    names = fc.local_names()
+    table("Datasets", ("id", "title", "owner", "versions", "derived from"),
+          [(d.dataset_id, d.title or "(encrypted)", names.get(d.owner, d.owner), d.version_count,
+            ", ".join(map(str, d.derived_from)) or "-") for d in items])
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+def show(dataset_id: int, storage: str | None) -> None:
+    """Show a dataset, its latest version and its metadata (if readable)."""
+    fc = connect(storage=storage)
+    info = fc.datasets.get(dataset_id)
+    latest = fc.datasets.version(dataset_id)
+    meta = fc.datasets.metadata(dataset_id)
+    if is_json():
+        emit_json({"dataset": info, "latest": latest, "metadata": meta})
+        return
+    fields([("dataset", info.dataset_id), ("title", info.title or "(encrypted: no key for this profile)"),
+            ("owner", info.owner), ("versions", info.version_count),
+            ("derived from", ", ".join(map(str, info.derived_from)) or "-"),
+            ("latest cid", latest.payload_cid), ("commitment", latest.commitment),
+            ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier)])
+    if meta is not None:
+        fields([("description", meta.description or "-"), ("domain", meta.domain or "-"),
+                ("subjects", meta.subject_count if meta.subject_count is not None else "-"),
+                ("data use", ", ".join(meta.data_use) or "-")])
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+def history(dataset_id: int, storage: str | None) -> None:
+    """List every version of a dataset."""
+    versions = connect(storage=storage).datasets.versions(dataset_id)
+    if is_json():
+        emit_json(versions)
+        return
+    table(f"Dataset {dataset_id}", ("version", "registered", "size", "standard", "tier", "cid", "status"),
+          [(v.version, v.registered_at.strftime("%Y-%m-%d %H:%M"), v.size, v.standard, v.tier, v.payload_cid,
+            "erased" if v.erased else "live") for v in versions])
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="Where to write the plaintext.")
+def fetch(dataset_id: int, version: int | None, output: Path, storage: str | None) -> None:
+    """Fetch, decrypt and verify a dataset version into OUTPUT."""
+    fc = connect(storage=storage)
+    v = fc.datasets.version(dataset_id, version)
+    with transfer_progress(v.size) as progress:
+        result = fc.datasets.fetch(dataset_id, output, version=v.version, progress=progress)
+    if is_json():
+        emit_json(result)
+        return
+    click.echo(f"wrote {result.path} ({result.size} bytes): dataset {dataset_id} version {result.version}, "
+               f"commitment verified")
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+def verify(dataset_id: int, file: Path, version: int | None, storage: str | None) -> None:
+    """Check that FILE is exactly a registered version; exit 1 if it is not."""
+    result = connect(storage=storage).datasets.verify(dataset_id, file, version=version)
+    if is_json():
+        emit_json(result)
+    elif result.matches:
+        click.echo(f"{file} matches dataset {dataset_id} version {result.version} (commitment {result.commitment})")
+    if not result.matches:
+        click.echo(f"error: {file} does not match dataset {dataset_id} version {result.version} "
+                   f"(its SHA-256 is {result.sha256}; the commitment on chain is {result.commitment})", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("dataset_id", type=int)
+@click.option("--version", "version", type=int, required=True, help="The version to erase.")
+@click.confirmation_option(prompt="Erase this version for good (keys destroyed, content unpinned)?")
+def erase(dataset_id: int, version: int, storage: str | None) -> None:
+    """Erase a version: tombstone on chain, unpin content, destroy the keys held here."""
+    v = connect(storage=storage).datasets.erase(dataset_id, version)
+    if is_json():
+        emit_json(v)
+        return
+    click.echo(f"dataset {dataset_id} version {version} erased")
