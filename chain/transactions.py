@@ -179,8 +179,9 @@ class Transactor:
 
     def _rpc_error(self, exc: Web3RPCError) -> ChainError:
         message = _message(exc)
-        if "insufficient funds" in message.lower():
-            return InsufficientFunds(f"account {self.address} cannot pay for gas ({message})",
+        if any(m in message.lower() for m in ("insufficient funds", "cannot afford")):
+            # Both anvil/geth ("insufficient funds") and py-evm ("cannot afford txn gas") wordings.
+            return InsufficientFunds(f"account {self.address} cannot pay for gas",
                                      hint="fund the account on this chain; ask the network operator")
         return ChainError(f"the node refused the transaction: {message}", hint="check the node's logs")
 
