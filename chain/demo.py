@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from .client import PASSWORD_ENV, connect, init
 from .consortium import Founder
 from .errors import ConfigError
 from .home import deployments_dir, embedded_chain_dir, fullchain_home, profiles_dir
-from .models import Deployment, Member, Role
+from .metadata import build_metadata
+from .models import Deployment, FetchResult, Member, Registration, Role, VerifyResult
 
 # Used only when FULLCHAIN_PASSWORD is not set; the CLI prints it so the user can reuse the profiles.
 DEMO_PASSWORD = "fullchain-demo"
@@ -26,6 +28,21 @@ class DemoResult:
     admitted_by_vote: str
     proposal_id: int
     members: list[Member]
+    registration: Registration
+    fetched: FetchResult
+    verified: VerifyResult
+
+
+def synthetic_sdtm_dm(subjects: int = 60, seed: int = 7) -> bytes:
+    """A synthetic CDISC SDTM demographics (DM) domain: invented subjects, no personal data."""
+    rng = random.Random(seed)
+    rows = ["STUDYID,DOMAIN,USUBJID,SUBJID,SITEID,AGE,AGEU,SEX,ARMCD,ARM,COUNTRY"]
+    for i in range(1, subjects + 1):
+        site = rng.choice(["101", "102", "201"])
+        arm = rng.choice([("PBO", "Placebo"), ("DRUG10", "Drug 10 mg")])
+        rows.append(f"FC-001,DM,FC-001-{site}-{i:04d},{i:04d},{site},{rng.randint(18, 85)},YEARS,"
+                    f"{rng.choice('MF')},{arm[0]},{arm[1]},{rng.choice(['DEU', 'FRA', 'USA'])}")
+    return ("\n".join(rows) + "\n").encode()
 
 
 def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
@@ -33,7 +50,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     """Create hospital, pharma and cro; hospital and pharma found the consortium (2-of-2
     governors); the cro is admitted by their vote. `progress` hears each step as it starts."""
     root = fullchain_home(home)
-    state = [p for p in (profiles_dir(root), embedded_chain_dir(root), deployments_dir(root)) if p.exists()]
+    state = [p for p in (profiles_dir(root), embedded_chain_dir(root), deployments_dir(root), root / "blocks",
+                         root / "journal", root / "demo") if p.exists()]
     if state and not reset:
         raise ConfigError(f"{root} already holds fullchain state ({', '.join(p.name for p in state)})",
                           hint="run the demo with a new FULLCHAIN_HOME, or pass --reset to delete the "
@@ -66,9 +84,22 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     progress("the cro executes its admission")
     cro.consortium.execute(proposal_id)
 
+    work = root / "demo"
+    work.mkdir(exist_ok=True)
+    source = work / "dm.csv"
+    source.write_bytes(synthetic_sdtm_dm())
+    progress("hospital registers an encrypted SDTM dataset (stored in the embedded block store, anchored on chain)")
+    metadata = build_metadata(title="FC-001 demographics (synthetic)", standard="sdtm", domain="oncology",
+                              subject_count=60, data_use=["HMB"], tier="restricted")
+    registration = hospital.datasets.register(source, metadata)
+    progress("hospital fetches it back, decrypts and checks the commitment")
+    fetched = hospital.datasets.fetch(registration.dataset_id, work / "dm.fetched.csv")
+    verified = hospital.datasets.verify(registration.dataset_id, source)
+
     return DemoResult(home=root, password_from_env=env_password is not None, profiles=profiles,
                       deployment=deployment, admitted_by_vote="cro", proposal_id=proposal_id,
-                      members=hospital.consortium.members())
+                      members=hospital.consortium.members(), registration=registration, fetched=fetched,
+                      verified=verified)
 
 
 def _hpke(hex_key: str) -> bytes:

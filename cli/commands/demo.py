@@ -18,12 +18,18 @@ def demo(reset: bool) -> None:
     names = {address: name for name, address in result.profiles.items()}
     if is_json():
         emit_json({"home": str(result.home), "profiles": result.profiles, "deployment": result.deployment,
-                   "proposal_id": result.proposal_id, "members": result.members})
+                   "proposal_id": result.proposal_id, "members": result.members,
+                   "registration": result.registration, "fetched": result.fetched, "verified": result.verified})
         return
     from ..output import table
 
     table(f"Consortium {result.deployment.contracts['Consortium']} (chain {result.deployment.chain_id})",
           MEMBER_COLUMNS, member_rows(result.members, names))
+    reg = result.registration
+    click.echo(f"\nDataset {reg.dataset_id} registered by hospital: {reg.size} bytes, encrypted payload {reg.cid}")
+    click.echo(f"  commitment on chain {reg.commitment}")
+    click.echo(f"  fetched back to {result.fetched.path}: decrypted, "
+               f"{'matches' if result.verified.matches else 'DOES NOT MATCH'} the commitment")
     secret = "the password in FULLCHAIN_PASSWORD" if result.password_from_env else f"the demo password '{DEMO_PASSWORD}'"
     click.echo(f"\nState is in {result.home}; the profiles hospital, pharma and cro are protected by {secret}.")
     click.echo("Try: fullchain --profile hospital member list")
