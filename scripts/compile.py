@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import solcx
+import solcx.exceptions
 import solcx.wrapper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,11 @@ def source_hash(std_input: dict) -> str:
 def compile_all(root: Path) -> tuple[dict, dict, str]:
     std_input = standard_input(root)
     wrapper = root / WRAPPER
-    output = solcx.compile_standard(std_input, base_path=root, solc_binary=wrapper)
+    try:
+        output = solcx.compile_standard(std_input, base_path=root, solc_binary=wrapper)
+    except solcx.exceptions.SolcError as exc:  # print the compiler's diagnostics, not its whole output
+        errors = (exc.error_dict or {}).get("errors", [])
+        raise SystemExit("\n".join(e["formattedMessage"] for e in errors) or str(exc)) from None
     version = str(solcx.wrapper.get_solc_version(wrapper, with_commit_hash=True))
     return std_input, output, version
 

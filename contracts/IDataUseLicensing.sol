@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IDataUseLicensing
+/// @notice Data-use authorization: members request a license to use a dataset for a purpose
+/// (a GA4GH DUO permission, with a disease term for disease-specific research, plus DUO
+/// modifiers); the owner or its delegate grants it for an explicit term, narrowing but never
+/// widening the purpose, and delivers the data key wrapped to the licensee. Licenses can be
+/// rejected, revoked at once, renewed; every use is recorded.
+/// @dev A license shares its id with the request it answers. Purposes are DUO ids as numbers
+/// (DUO:0000007 is 7); a disease term is the ASCII of its CURIE (e.g. "MONDO:0005015"),
+/// left-aligned in a bytes32. Modifiers are a bitmask whose bits the SDK assigns to DUO ids.
+interface IDataUseLicensing {
+    enum Status {
+        None,
+        Requested,
+        Granted,
+        Rejected,
+        Revoked
+    }
+
+    struct License {
+        address requester;
+        uint32 purpose;
+        Status status;
+        bool futureVersions;
+        uint32 fromVersion;
+        uint64 datasetId;
+        uint64 term;
+        uint64 requestedAt;
+        uint64 expiresAt;
+        uint64 modifiers;
+        bytes32 disease;
+        bytes32 justificationHash;
+    }
+
+    /// @notice What the owner grants: the purpose (requested or narrower), at least the requested
+    /// modifiers, an explicit expiry, and whether later versions are covered.
+    struct Terms {
+        uint64 expiresAt;
+        uint32 purpose;
+        bytes32 disease;
+        uint64 modifiers;
+        bool futureVersions;
+    }
+
+    event LicenseRequested(
+        uint256 indexed licenseId, uint256 indexed datasetId, address indexed requester, uint32 purpose,
+        bytes32 disease, uint64 modifiers, uint64 term, bytes32 justificationHash
+    );
+    event LicenseGranted(
+        uint256 indexed licenseId, uint256 indexed datasetId, address indexed licensee, uint32 purpose,
+        bytes32 disease, uint64 modifiers, uint64 expiresAt, uint32 fromVersion, bool futureVersions
+    );
+    event LicenseRejected(uint256 indexed licenseId, address indexed by);
+    event LicenseRevoked(uint256 indexed licenseId, address indexed by);
+    event LicenseRenewed(uint256 indexed licenseId, uint64 expiresAt);
+    event KeyDelivered(uint256 indexed licenseId, uint32 indexed version, bytes32 bundleDigest);
+    event AccessRecorded(
+        uint256 indexed licenseId, uint256 indexed datasetId, address indexed licensee, uint32 version, uint8 kind
+    );
+    event DelegateSet(uint256 indexed datasetId, address indexed delegate, bool allowed);
+    event ConsentRequired(uint256 indexed datasetId, address indexed patient);
+    event ConsentChanged(uint256 indexed datasetId, address indexed patient, bool given);
+
+    error DataUseLicensingNotMember(address account);
+    error DataUseLicensingNotOwner(uint256 datasetId, address caller);
+    error DataUseLicensingNotOwnerOrDelegate(uint256 datasetId, address caller);
+    error DataUseLicensingNotLicensee(uint256 licenseId, address caller);
+    error DataUseLicensingNotPatient(uint256 datasetId, address caller);
+    error DataUseLicensingOwnDataset(uint256 datasetId);
+    error DataUseLicensingUnknownLicense(uint256 licenseId);
+    error DataUseLicensingUnknownDataset(uint256 datasetId);
+    error DataUseLicensingWrongStatus(uint256 licenseId, Status status);
+    error DataUseLicensingInvalidPurpose(uint32 purpose, bytes32 disease);
+    error DataUseLicensingPurposeWidened(uint32 requested, uint32 granted);
+    error DataUseLicensingModifiersDropped(uint64 requested, uint64 granted);
+    error DataUseLicensingInvalidExpiry(uint64 expiresAt, uint64 latest);
+    error DataUseLicensingInvalidTerm(uint64 term);
+    error DataUseLicensingNotValid(uint256 licenseId);
+    error DataUseLicensingVersionNotCovered(uint256 licenseId, uint32 version);
+    error DataUseLicensingConsentWithdrawn(uint256 datasetId);
+    error DataUseLicensingNoPatient(address patient);
+
+    /// @notice Asks the owner of `datasetId` for a license. Only members other than the owner.
+    function request(
+        uint256 datasetId,
+        uint32 purpose,
+        bytes32 disease,
+        uint64 modifiers,
+        uint64 term,
+        bytes32 justificationHash
+    ) external returns (uint256 licenseId);
+
+    /// @notice Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the requested
+    /// term from now), for the requested purpose or a narrower one, with at least the requested
+    /// modifiers, covering the current version (whose wrapped key is at `bundleDigest`) and, if
+    /// `terms.futureVersions`, later ones. Owner or delegate only, while a member.
+    function grant(uint256 licenseId, Terms calldata terms, bytes32 bundleDigest) external;
+
+    /// @notice Declines a pending request. Owner or delegate only.
+    function reject(uint256 licenseId) external;
+
+    /// @notice Ends a granted license now. Owner or delegate only.
+    function revoke(uint256 licenseId) external;
+
+    /// @notice Sets a new expiry (in the future) for a granted license. Owner or delegate only.
+    function renew(uint256 licenseId, uint64 expiresAt) external;
+
+    /// @notice Records where the licensee's wrapped key for a later version is stored. Only while
+    /// the license is valid and covers that version. Owner or delegate only.
+    function deliverKey(uint256 licenseId, uint32 version, bytes32 bundleDigest) external;
+
+    /// @notice Records one use (`kind`: 0 fetch, 1 compute, 2 other) of a version by its licensee;
+    /// refused unless the license is valid now.
+    function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external;
+
+    /// @notice Names (or removes) a delegate who may grant, reject, revoke and renew for `datasetId`.
+    function setDelegate(uint256 datasetId, address delegate, bool allowed) external;
+
+    /// @notice Flags `datasetId` as needing the consent of `patient` (a member with the patient
+    /// role); consent starts as given. Owner only.
+    function requireConsent(uint256 datasetId, address patient) external;
+
+    /// @notice The patient gives (`given` true) or withdraws consent for `datasetId`.
+    function setConsent(uint256 datasetId, bool given) external;
+
+    /// @notice Whether `account` holds a license valid now for `datasetId` covering `purpose`
+    /// (and `disease` for disease-specific research), following the DUO hierarchy.
+    function isAuthorized(address account, uint256 datasetId, uint32 purpose, bytes32 disease)
+        external
+        view
+        returns (bool);
+
+    /// @notice Whether license `licenseId` is granted, unexpired and its dataset's consent holds.
+    function isValid(uint256 licenseId) external view returns (bool);
+
+    /// @notice The license (or request) `licenseId`.
+    function license(uint256 licenseId) external view returns (License memory);
+
+    /// @notice Where the licensee's wrapped key for `version` is stored (0: none delivered).
+    function keyBundle(uint256 licenseId, uint32 version) external view returns (bytes32);
+
+    /// @notice Number of requests so far (ids run from 1).
+    function licenseCount() external view returns (uint256);
+
+    /// @notice Whether `datasetId` needs consent, from whom, and whether it is given now.
+    function consent(uint256 datasetId) external view returns (bool required, address patient, bool given);
+}
