@@ -15,13 +15,14 @@ from web3 import Web3
 from .addresses import to_account
 from .backends import ChainConnection, open_chain
 from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy_consortium
-from .contracts import CONSORTIUM, DATASET_REGISTRY, deploy_contract
+from .contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed, PasswordRequired
 from .home import fullchain_home
 from .keys import load_hpke_private_key, load_signer
 from .datasets import DatasetsClient
 from .journal import Journal
+from .licensing import LicensingClient
 from .storage import ContentStore, open_store
 from .models import ChainStatus, Deployment, ProfileConfig
 from .profiles import create_profile, list_profiles, load_profile, profile_dir, resolve_name
@@ -116,7 +117,16 @@ class Fullchain:
             w3=self.w3, address=self.contract_address(DATASET_REGISTRY), transactor=self.transactor,
             store=self.store, consortium=self.consortium,
             journal=Journal(self.home / "journal" / self.profile.name),
-            hpke_public_key=bytes.fromhex(self.profile.hpke_public_key[2:]), hpke_private_key=self._load_hpke_key)
+            hpke_public_key=bytes.fromhex(self.profile.hpke_public_key[2:]), hpke_private_key=self._load_hpke_key,
+            licensing=lambda: self.licensing)
+
+    @cached_property
+    def licensing(self) -> LicensingClient:
+        datasets = self.datasets
+        return LicensingClient(
+            w3=self.w3, address=self.contract_address(DATA_USE_LICENSING), transactor=self.transactor,
+            store=self.store, consortium=self.consortium, owner_bundle=datasets.own_bundle,
+            dataset_owner=datasets.owner_of, latest_version=datasets.version, hpke_private_key=self._load_hpke_key)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD) -> Deployment:
@@ -125,14 +135,15 @@ class Fullchain:
         consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
                                               voting_period=voting_period)
         contracts = {CONSORTIUM: consortium}
-        for name, args in ((DATASET_REGISTRY, (consortium,)),):
-            contracts[name], block = deploy_contract(self.transactor, self.w3, name, *args)
+        contracts[DATASET_REGISTRY], block = deploy_contract(self.transactor, self.w3, DATASET_REGISTRY, consortium)
+        contracts[DATA_USE_LICENSING], block = deploy_contract(self.transactor, self.w3, DATA_USE_LICENSING,
+                                                               consortium, contracts[DATASET_REGISTRY])
         chain_id, genesis = chain_identity(self.w3)
         deployment = Deployment(chain_id=chain_id, genesis_hash=genesis, contracts=contracts,
                                 deployed_at=datetime.now(timezone.utc), deployer=self.address,
                                 block_number=block)
         save_deployment(self.home, deployment)
-        for cached in ("consortium", "datasets"):
+        for cached in ("consortium", "datasets", "licensing"):
             self.__dict__.pop(cached, None)
         return deployment
 

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from web3 import Web3
@@ -35,6 +36,7 @@ from .crypto import (
     verify_commitment,
     wrap_key_for,
 )
+from .duo import Purpose
 from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
 from .journal import Journal, JournalEntry, intent_key, now
 from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
@@ -42,6 +44,9 @@ from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, Veri
 from .storage import ContentStore
 from .storage import cid as cids
 from .transactions import Transactor
+
+if TYPE_CHECKING:
+    from .licensing import LicensingClient
 
 # progress(phase, bytes_done_increment, total_bytes)
 Progress = Callable[[str, int, int], None]
@@ -73,7 +78,8 @@ class DatasetsClient:
 
     def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
                  consortium: ConsortiumClient, journal: Journal, hpke_public_key: bytes,
-                 hpke_private_key: Callable[[], X25519PrivateKey]) -> None:
+                 hpke_private_key: Callable[[], X25519PrivateKey],
+                 licensing: Callable[[], LicensingClient] | None = None) -> None:
         self._w3 = w3
         self.contract = bind(w3, DATASET_REGISTRY, address)
         self._tx = transactor
@@ -82,6 +88,7 @@ class DatasetsClient:
         self._journal = journal
         self._public_key = hpke_public_key
         self._private_key = hpke_private_key
+        self._licensing = licensing
 
     # ---- register ----
 
@@ -100,7 +107,19 @@ class DatasetsClient:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
-        return self._register(path, metadata, dataset_id, [], progress)
+        registration = self._register(path, metadata, dataset_id, [], progress)
+        if self._licensing is not None:  # licensees with future-version rights get the new key
+            self._licensing().deliver_keys(dataset_id, self.version(dataset_id, registration.version))
+        return registration
+
+    def owner_of(self, dataset_id: int) -> str:
+        return self._dataset_raw(dataset_id)[0]
+
+    def own_bundle(self, v: DatasetVersion) -> KeyBundle:
+        """The owner's own key bundle for a version (owner only)."""
+        bundle = self._bundle(v)
+        assert bundle is not None
+        return bundle
 
     def _register(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
                   derived_from: list[int], progress: Progress) -> Registration:
@@ -232,11 +251,27 @@ class DatasetsClient:
         if v.tier == "public":
             return DatasetMetadata.from_bytes(stored)
         bundle = self._bundle(v, required=False)
+        if bundle is None and self._licensing is not None and self.owner_of(dataset_id) != self._tx.address:
+            try:
+                bundle = self._licensing().licensee_bundle(v, None, record=False)
+            except (NotAuthorized, ContentNotFound):
+                bundle = None
         if bundle is None:
             return None
         out = io.BytesIO()
         decrypt([stored], bundle.data_key, out)
         return DatasetMetadata.from_bytes(out.getvalue())
+
+    def _reader_bundle(self, v: DatasetVersion, purpose: Purpose | None, *, record: bool = True) -> KeyBundle:
+        """The owner's own key, or a licensee's key after the license checks (and, for a
+        fetch, the access recorded on chain)."""
+        if self.owner_of(v.dataset_id) == self._tx.address or self._licensing is None:
+            return self.own_bundle(v)
+        if not record:
+            own = self._bundle(v, required=False)
+            if own is not None:
+                return own
+        return self._licensing().licensee_bundle(v, purpose, record=record)
 
     def _bundle(self, v: DatasetVersion, *, required: bool = True) -> KeyBundle | None:
         digest = bytes(self.contract.functions.keyBundle(v.dataset_id, v.version, self._tx.address).call())
@@ -255,16 +290,18 @@ class DatasetsClient:
 
     # ---- fetch and verify ----
 
-    def fetch(self, dataset_id: int, out: Path, *, version: int | None = None,
+    def fetch(self, dataset_id: int, out: Path, *, version: int | None = None, purpose: Purpose | None = None,
               progress: Progress = _no_progress) -> FetchResult:
         """Decrypt a version into `out`. The file appears under its name only once the content
-        has authenticated and matched the commitment on chain; on any failure nothing is left."""
+        has authenticated and matched the commitment on chain; on any failure nothing is left.
+
+        A licensee's fetch is checked against its license first (for `purpose`, default the
+        license's own) and recorded on chain before any byte is decrypted."""
         v = self.version(dataset_id, version)
         if v.erased:
             raise NotAuthorized(f"dataset {dataset_id} version {v.version} was erased by its owner",
                                 hint="erased versions cannot be fetched; choose another --version")
-        bundle = self._bundle(v)
-        assert bundle is not None
+        bundle = self._reader_bundle(v, purpose)
         out = Path(out)
         if out.is_dir():
             raise InvalidInput(f"{out} is a directory", hint="give the output file's path with -o")
@@ -292,8 +329,7 @@ class DatasetsClient:
         if not Path(path).is_file():
             raise InvalidInput(f"{path} is not a readable file", hint="give the path of the file to verify")
         v = self.version(dataset_id, version)
-        bundle = self._bundle(v)
-        assert bundle is not None
+        bundle = self._reader_bundle(v, None, record=False)
         digest, _ = sha256_file(Path(path), progress)
         ok = verify_commitment(bundle.salt, digest, bytes.fromhex(v.commitment[2:]))
         return VerifyResult(dataset_id=dataset_id, version=v.version, matches=ok, sha256=digest.hex(),

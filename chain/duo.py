@@ -5,6 +5,7 @@ Credit: Data Use Ontology, GA4GH (EBISPOT/DUO), licensed CC BY 4.0.
 from __future__ import annotations
 
 import csv
+import re
 import io
 from dataclasses import dataclass
 from functools import cache
@@ -50,3 +51,74 @@ def lookup(code: str) -> DuoTerm:
             return term
     accepted = ", ".join(f"{t.id} ({t.shorthand})" for t in terms().values())
     raise InvalidInput(f"unknown DUO code '{code}'", hint=f"use one of: {accepted}")
+
+
+# Bits of the on-chain modifier mask; append only, never reorder.
+MODIFIER_BITS: tuple[str, ...] = (
+    "DUO:0000012", "DUO:0000015", "DUO:0000016", "DUO:0000018", "DUO:0000019", "DUO:0000020",
+    "DUO:0000021", "DUO:0000022", "DUO:0000024", "DUO:0000025", "DUO:0000026", "DUO:0000027",
+    "DUO:0000028", "DUO:0000029", "DUO:0000043", "DUO:0000044", "DUO:0000045", "DUO:0000046",
+)
+DISEASE_SPECIFIC = "DUO:0000007"
+_CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*:[A-Za-z0-9_.\-]+$")
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A DUO permission, with its disease term for disease-specific research."""
+
+    code: str
+    disease: str | None = None
+
+    @property
+    def number(self) -> int:
+        return int(self.code.split(":")[1])
+
+    @property
+    def disease_bytes(self) -> bytes:
+        return (self.disease or "").encode().ljust(32, b"\0")
+
+    def label(self) -> str:
+        term = terms()[self.code]
+        return f"{term.shorthand}({self.disease})" if self.disease else term.shorthand
+
+    @classmethod
+    def from_chain(cls, number: int, disease: bytes) -> Purpose:
+        text = bytes(disease).rstrip(b"\0").decode("ascii", "replace")
+        return cls(f"DUO:{number:07d}", text or None)
+
+
+def parse_purpose(code: str, disease: str | None = None) -> Purpose:
+    """A permission code (id or shorthand) and, for DS only, a disease CURIE (e.g. MONDO:0005015)."""
+    term = lookup(code)
+    if term.id not in PERMISSIONS:
+        permissions = ", ".join(f"{terms()[p].id} ({terms()[p].shorthand})" for p in PERMISSIONS)
+        raise InvalidInput(f"{term.id} ({term.shorthand}) is a data use modifier, not a purpose",
+                           hint=f"give a permission as --purpose: {permissions}; modifiers go in --modifier")
+    if term.id == DISEASE_SPECIFIC:
+        if not disease:
+            raise InvalidInput("disease-specific research (DUO:0000007) needs a disease term",
+                               hint="add --disease with an ontology id, e.g. --disease MONDO:0005015")
+        if not _CURIE.match(disease) or len(disease) > 32:
+            raise InvalidInput(f"'{disease}' is not a disease term id",
+                               hint="give a CURIE of at most 32 characters, e.g. MONDO:0005015")
+        return Purpose(term.id, disease)
+    if disease:
+        raise InvalidInput(f"a disease term only applies to disease-specific research, not {term.id} ({term.shorthand})",
+                           hint="drop --disease, or use --purpose DUO:0000007")
+    return Purpose(term.id)
+
+
+def modifier_mask(codes: list[str] | tuple[str, ...]) -> int:
+    mask = 0
+    for code in codes:
+        term = lookup(code)
+        if term.id not in MODIFIER_BITS:
+            raise InvalidInput(f"{term.id} ({term.shorthand}) is a purpose, not a data use modifier",
+                               hint="modifiers are e.g. DUO:0000046 (NCU), DUO:0000019 (PUB), DUO:0000021 (IRB)")
+        mask |= 1 << MODIFIER_BITS.index(term.id)
+    return mask
+
+
+def modifier_codes(mask: int) -> list[str]:
+    return [code for bit, code in enumerate(MODIFIER_BITS) if mask & (1 << bit)]

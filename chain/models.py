@@ -212,3 +212,23 @@ class VerifyResult(_Model):
     matches: bool
     sha256: str
     commitment: str
+
+
+class License(_Model):
+    """A license request and, once granted, the license itself (they share one id)."""
+
+    id: int
+    dataset_id: int
+    requester: str
+    status: Literal["requested", "granted", "rejected", "revoked", "expired"]
+    valid: bool
+    purpose: str
+    purpose_label: str
+    disease: str | None
+    modifiers: list[str]
+    term_seconds: int
+    requested_at: datetime
+    expires_at: datetime | None
+    from_version: int | None
+    future_versions: bool
+    justification_hash: str

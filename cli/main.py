@@ -14,6 +14,7 @@ from .commands.chain import chain
 from .commands.dataset import dataset
 from .commands.demo import demo
 from .commands.init import init
+from .commands.license import consent, license_
 from .commands.member import member
 from .commands.storage import storage
 from .context import common_options
@@ -34,6 +35,8 @@ cli.add_command(chain)
 cli.add_command(member)
 cli.add_command(dataset)
 cli.add_command(storage)
+cli.add_command(license_)
+cli.add_command(consent)
 cli.add_command(demo)
 
 

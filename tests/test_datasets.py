@@ -81,7 +81,7 @@ def test_versions_lineage_and_ownership(world, files: Path) -> None:  # noqa: AN
         pharma.datasets.add_version(first.dataset_id, files / "v1", build_metadata(title="t"))
     with pytest.raises(NotAuthorized, match="not an active member"):
         outsider.datasets.register(files / "v1", build_metadata(title="t"))
-    with pytest.raises(NotAuthorized, match="no key for dataset 1 version 2"):
+    with pytest.raises(NotAuthorized, match="holds no license for dataset 1"):
         pharma.datasets.fetch(1, files / "nope")
     assert not (files / "nope").exists()
     assert outsider.store.has(first.cid) and hospital.datasets.verify(1, files / "v1", version=1).matches

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from fullchain.duo import parse_purpose
 from fullchain.errors import InvalidInput
 from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
 
@@ -166,12 +167,16 @@ def history(dataset_id: int, storage: str | None) -> None:
 @click.argument("dataset_id", type=int)
 @click.option("--version", "version", type=int, help="Version number (default: the latest).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="Where to write the plaintext.")
-def fetch(dataset_id: int, version: int | None, output: Path, storage: str | None) -> None:
-    """Fetch, decrypt and verify a dataset version into OUTPUT."""
+@click.option("--purpose", help="Licensees: the DUO purpose of this use (default: your license's).")
+@click.option("--disease", help="Disease term for DUO:0000007.")
+def fetch(dataset_id: int, version: int | None, output: Path, storage: str | None, purpose: str | None,
+          disease: str | None) -> None:
+    """Fetch, decrypt and verify a dataset version into OUTPUT (licensees: the use is recorded)."""
+    p = parse_purpose(purpose, disease) if purpose else None
     fc = connect(storage=storage)
     v = fc.datasets.version(dataset_id, version)
     with transfer_progress(v.size) as progress:
-        result = fc.datasets.fetch(dataset_id, output, version=v.version, progress=progress)
+        result = fc.datasets.fetch(dataset_id, output, version=v.version, purpose=p, progress=progress)
     if is_json():
         emit_json(result)
         return

@@ -1,0 +1,245 @@
+"""Data-use licensing: requests with a DUO purpose, grants that deliver the data key wrapped
+to the licensee, revocation, renewal, consent, and the checks a licensee's fetch goes through.
+
+Revocation stops future reads through fullchain (no new keys, no recorded access) but cannot
+recall plaintext a licensee already downloaded; the AccessRecorded events say who read which
+version when, which is what an auditor gets instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from web3 import Web3
+from web3.logs import DISCARD
+
+from .addresses import to_account
+from .consortium import ConsortiumClient
+from .contracts import DATA_USE_LICENSING, bind
+from .crypto import KeyBundle, unwrap_key, wrap_key_for
+from .duo import Purpose, modifier_codes, modifier_mask
+from .errors import InvalidInput, NotAuthorized, UnknownDataset
+from .models import DatasetVersion, License
+from .storage import ContentStore
+from .storage import cid as cids
+from .transactions import Transactor
+
+_STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked"}
+ACCESS_FETCH = 0
+ZERO32 = b"\0" * 32
+
+
+class LicensingClient:
+    def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
+                 consortium: ConsortiumClient, owner_bundle: Callable[[DatasetVersion], KeyBundle],
+                 dataset_owner: Callable[[int], str], latest_version: Callable[[int], DatasetVersion],
+                 hpke_private_key: Callable[[], X25519PrivateKey]) -> None:
+        self._w3 = w3
+        self.contract = bind(w3, DATA_USE_LICENSING, address)
+        self._tx = transactor
+        self._store = store
+        self._consortium = consortium
+        self._owner_bundle = owner_bundle
+        self._dataset_owner = dataset_owner
+        self._latest = latest_version
+        self._private_key = hpke_private_key
+
+    # ---- requests and decisions ----
+
+    def request(self, dataset_id: int, purpose: Purpose, *, modifiers: int = 0, term_seconds: int,
+                justification: Path | None = None) -> int:
+        self._dataset_owner(dataset_id)  # a clear "no such dataset" before any transaction
+        digest = hashlib.sha256(justification.read_bytes()).digest() if justification else ZERO32
+        fn = self.contract.functions.request(dataset_id, purpose.number, purpose.disease_bytes, modifiers,
+                                             term_seconds, digest)
+        receipt = self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+        return self.contract.events.LicenseRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["licenseId"]
+
+    def grant(self, license_id: int, *, expires_in: int | None = None, purpose: Purpose | None = None,
+              extra_modifiers: int = 0, future_versions: bool = True) -> License:
+        """Grant a request: the current version's key is unwrapped here and wrapped again to the
+        licensee's registered public key, stored, and its location recorded with the grant."""
+        req = self.get(license_id)
+        if req.status != "requested":
+            raise InvalidInput(f"license {license_id} is {req.status}, not a pending request",
+                               hint="only pending requests can be granted")
+        now = self._now()
+        term = req.term_seconds if expires_in is None else expires_in
+        if term > req.term_seconds:
+            raise InvalidInput(f"the expiry asked for ({term} s) is longer than the term requested ({req.term_seconds} s)",
+                               hint="a grant may shorten the requested term, never lengthen it")
+        granted = purpose or Purpose(req.purpose, req.disease)
+        current = self._latest(req.dataset_id)
+        digest = self._wrap_for(req.requester, current)
+        mask = modifier_mask(req.modifiers) | extra_modifiers
+        terms = (now + term, granted.number, granted.disease_bytes, mask, future_versions)
+        self._tx.call_function(self.contract.functions.grant(license_id, terms, digest), contract=DATA_USE_LICENSING)
+        return self.get(license_id)
+
+    def reject(self, license_id: int) -> License:
+        self._tx.call_function(self.contract.functions.reject(license_id), contract=DATA_USE_LICENSING)
+        return self.get(license_id)
+
+    def revoke(self, license_id: int) -> License:
+        self._tx.call_function(self.contract.functions.revoke(license_id), contract=DATA_USE_LICENSING)
+        return self.get(license_id)
+
+    def renew(self, license_id: int, *, term_seconds: int) -> License:
+        fn = self.contract.functions.renew(license_id, self._now() + term_seconds)
+        self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+        return self.get(license_id)
+
+    def deliver_keys(self, dataset_id: int, version: DatasetVersion) -> list[int]:
+        """After the owner adds `version`: wrap its key for every licensee whose license is valid
+        and covers later versions. Revoked and expired licensees get nothing."""
+        delivered = []
+        for lic in self.for_dataset(dataset_id):
+            if lic.valid and lic.future_versions and lic.from_version is not None and version.version > lic.from_version:
+                digest = self._wrap_for(lic.requester, version)
+                fn = self.contract.functions.deliverKey(lic.id, version.version, digest)
+                self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+                delivered.append(lic.id)
+        return delivered
+
+    def _wrap_for(self, account: str, version: DatasetVersion) -> bytes:
+        member = self._consortium.member(account)
+        if member.status != "active":
+            raise NotAuthorized(f"{account} is not an active member", hint="licenses go to consortium members only")
+        bundle = self._owner_bundle(version)
+        wrapped = wrap_key_for(bytes.fromhex(member.hpke_public_key[2:]), bundle)
+        return cids.digest_of(cids.parse(self._store.add([wrapped])))
+
+    # ---- consent ----
+
+    def require_consent(self, dataset_id: int, patient: str) -> None:
+        fn = self.contract.functions.requireConsent(dataset_id, to_account(patient, what="patient account"))
+        self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+
+    def set_consent(self, dataset_id: int, *, given: bool) -> None:
+        self._tx.call_function(self.contract.functions.setConsent(dataset_id, given), contract=DATA_USE_LICENSING)
+
+    def consent(self, dataset_id: int) -> tuple[bool, str, bool]:
+        required, patient, given = self.contract.functions.consent(dataset_id).call()
+        return required, patient, given
+
+    # ---- reads ----
+
+    def get(self, license_id: int) -> License:
+        if license_id < 1 or license_id > self.contract.functions.licenseCount().call():
+            raise UnknownDataset(f"there is no license or request {license_id}",
+                                 hint="list them with `fullchain license list`")
+        raw = self.contract.functions.license(license_id).call()
+        (requester, purpose, status, future, from_version, dataset_id, term, requested_at, expires_at,
+         modifiers, disease, justification) = raw
+        p = Purpose.from_chain(purpose, disease)
+        label = _STATUS[status]
+        valid = False
+        if label == "granted":
+            valid = self.contract.functions.isValid(license_id).call()
+            # The next block will be stamped no earlier than now: judge expiry by the later clock.
+            if expires_at < max(self._now(), int(time.time())):
+                label, valid = "expired", False
+        return License(
+            id=license_id, dataset_id=dataset_id, requester=requester, status=label, valid=valid,  # type: ignore[arg-type]
+            purpose=p.code, purpose_label=p.label(), disease=p.disease, modifiers=modifier_codes(modifiers),
+            term_seconds=term, requested_at=_utc(requested_at), expires_at=_utc(expires_at) if expires_at else None,
+            from_version=from_version if status in (2, 4) else None, future_versions=future,
+            justification_hash="0x" + bytes(justification).hex())
+
+    def all(self) -> list[License]:
+        return [self.get(i) for i in range(1, self.contract.functions.licenseCount().call() + 1)]
+
+    def mine(self) -> list[License]:
+        return [lic for lic in self.all() if lic.requester == self._tx.address]
+
+    def incoming(self) -> list[License]:
+        owned: dict[int, bool] = {}
+        out = []
+        for lic in self.all():
+            if lic.dataset_id not in owned:
+                owned[lic.dataset_id] = self._dataset_owner(lic.dataset_id) == self._tx.address
+            if owned[lic.dataset_id]:
+                out.append(lic)
+        return out
+
+    def for_dataset(self, dataset_id: int) -> list[License]:
+        return [lic for lic in self.all() if lic.dataset_id == dataset_id]
+
+    def is_authorized(self, dataset_id: int, purpose: Purpose, account: str | None = None) -> bool:
+        who = to_account(account) if account else self._tx.address
+        return self.contract.functions.isAuthorized(who, dataset_id, purpose.number, purpose.disease_bytes).call()
+
+    # ---- a licensee's read ----
+
+    def licensee_bundle(self, version: DatasetVersion, purpose: Purpose | None, *, record: bool = True) -> KeyBundle:
+        """Find this profile's license for `version`, check it (purpose, validity, consent),
+        record the access on chain (unless `record` is false: verifying a file reads nothing
+        new), and unwrap the delivered key. Each refusal says why."""
+        mine = [lic for lic in self.mine() if lic.dataset_id == version.dataset_id and lic.status != "requested"]
+        if not mine:
+            raise NotAuthorized(f"{self._tx.address} holds no license for dataset {version.dataset_id}",
+                                hint=f"request one: `fullchain license request {version.dataset_id} --purpose DUO:... --term 90d`")
+        granted = [lic for lic in mine if lic.status == "granted"]
+        if purpose is not None:
+            covering = [lic for lic in granted if self._covers(lic, purpose, version.dataset_id)]
+            if granted and not covering:
+                held = ", ".join(f"license {lic.id} for {lic.purpose_label}" for lic in granted)
+                raise NotAuthorized(f"no license of yours covers {purpose.label()} on dataset {version.dataset_id} "
+                                    f"({held})", hint="request a license for this purpose")
+            granted = covering
+        if not granted:
+            latest = max(mine, key=lambda lic: lic.id)
+            if latest.status == "revoked":
+                raise NotAuthorized(f"license {latest.id} for dataset {version.dataset_id} was revoked by the owner",
+                                    hint="request a new license")
+            if latest.status == "expired":
+                raise NotAuthorized(f"license {latest.id} for dataset {version.dataset_id} expired at "
+                                    f"{latest.expires_at:%Y-%m-%d %H:%M} UTC", hint="ask the owner to renew it")
+            raise NotAuthorized(f"license {latest.id} for dataset {version.dataset_id} was {latest.status}",
+                                hint="request a new license")
+        required, _, given = self.consent(version.dataset_id)
+        if required and not given:
+            raise NotAuthorized(f"the patient withdrew consent for dataset {version.dataset_id}",
+                                hint="no license is usable until consent is given again")
+        lic = max(granted, key=lambda item: item.id)
+        if not lic.valid:
+            raise NotAuthorized(f"license {lic.id} is not valid now", hint="ask the owner")
+        digest = bytes(self.contract.functions.keyBundle(lic.id, version.version).call())
+        if digest == ZERO32:
+            raise NotAuthorized(f"license {lic.id} does not cover dataset {version.dataset_id} version {version.version}",
+                                hint=f"it covers version {lic.from_version}"
+                                     + (" and later ones, once the owner delivers their keys" if lic.future_versions else ""))
+        if record:
+            self._tx.call_function(self.contract.functions.recordAccess(lic.id, version.version, ACCESS_FETCH),
+                                   contract=DATA_USE_LICENSING)
+        wrapped = b"".join(self._store.cat(cids.to_str(cids.make_cid(cids.RAW, digest))))
+        return unwrap_key(self._private_key(), wrapped, commitment=bytes.fromhex(version.commitment[2:]))
+
+    def _covers(self, lic: License, purpose: Purpose, dataset_id: int) -> bool:
+        return self.is_authorized(dataset_id, purpose) and _duo_covers(Purpose(lic.purpose, lic.disease), purpose)
+
+    def _now(self) -> int:
+        # The chain's clock, not ours: expiries are checked against block timestamps.
+        return int(self._w3.eth.get_block("latest")["timestamp"])
+
+
+def _duo_covers(granted: Purpose, wanted: Purpose) -> bool:
+    """The contract's DUO matching, so a refusal can name the license that does not fit."""
+    g, w = granted.number, wanted.number
+    if g == 4:
+        return True
+    if g == 42:
+        return w != 4
+    if g == 6:
+        return w in (6, 7)
+    if g == 7:
+        return w == 7 and granted.disease == wanted.disease
+    return g == w
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
