@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .client import PASSWORD_ENV, connect, init
 from .consortium import Founder
-from .errors import ConfigError
+from .duo import parse_purpose
+from .errors import ConfigError, NotAuthorized
 from .home import deployments_dir, embedded_chain_dir, fullchain_home, profiles_dir
 from .metadata import build_metadata
 from .models import Deployment, FetchResult, Member, Registration, Role, VerifyResult
@@ -31,6 +32,9 @@ class DemoResult:
     registration: Registration
     fetched: FetchResult
     verified: VerifyResult
+    license_id: int
+    licensed_fetch: FetchResult
+    refusals: dict[str, str]
 
 
 def synthetic_sdtm_dm(subjects: int = 60, seed: int = 7) -> bytes:
@@ -96,10 +100,34 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     fetched = hospital.datasets.fetch(registration.dataset_id, work / "dm.fetched.csv")
     verified = hospital.datasets.verify(registration.dataset_id, source)
 
+    dataset_id = registration.dataset_id
+    progress("pharma requests a license: health/medical/biomedical research (DUO:0000006) for 90 days")
+    license_id = pharma.licensing.request(dataset_id, parse_purpose("DUO:0000006"), term_seconds=90 * 86400)
+    progress("hospital grants it; the data key is wrapped to pharma's public key")
+    hospital.licensing.grant(license_id)
+    progress("pharma fetches the dataset: license checked, use recorded on chain, decrypted, verified")
+    licensed = pharma.datasets.fetch(dataset_id, work / "dm.pharma.csv")
+
+    refusals: dict[str, str] = {}
+    progress("the cro, without a license, tries to fetch it")
+    refusals["cro without a license"] = _refusal(lambda: cro.datasets.fetch(dataset_id, work / "dm.cro.csv"))
+    progress("hospital revokes pharma's license; pharma tries again")
+    hospital.licensing.revoke(license_id)
+    refusals["pharma after revocation"] = _refusal(lambda: pharma.datasets.fetch(dataset_id, work / "dm.pharma2.csv"))
+
     return DemoResult(home=root, password_from_env=env_password is not None, profiles=profiles,
                       deployment=deployment, admitted_by_vote="cro", proposal_id=proposal_id,
                       members=hospital.consortium.members(), registration=registration, fetched=fetched,
-                      verified=verified)
+                      verified=verified, license_id=license_id, licensed_fetch=licensed, refusals=refusals)
+
+
+def _refusal(attempt: Callable[[], object]) -> str:
+    """What the SDK said when it refused; the story expects a refusal, anything else is a bug."""
+    try:
+        attempt()
+    except NotAuthorized as exc:
+        return exc.diagnostics()
+    raise AssertionError("the demo expected this fetch to be refused")
 
 
 def _hpke(hex_key: str) -> bytes:

@@ -19,7 +19,9 @@ def demo(reset: bool) -> None:
     if is_json():
         emit_json({"home": str(result.home), "profiles": result.profiles, "deployment": result.deployment,
                    "proposal_id": result.proposal_id, "members": result.members,
-                   "registration": result.registration, "fetched": result.fetched, "verified": result.verified})
+                   "registration": result.registration, "fetched": result.fetched, "verified": result.verified,
+                   "license_id": result.license_id, "licensed_fetch": result.licensed_fetch,
+                   "refusals": result.refusals})
         return
     from ..output import table
 
@@ -30,6 +32,10 @@ def demo(reset: bool) -> None:
     click.echo(f"  commitment on chain {reg.commitment}")
     click.echo(f"  fetched back to {result.fetched.path}: decrypted, "
                f"{'matches' if result.verified.matches else 'DOES NOT MATCH'} the commitment")
+    click.echo(f"\nLicense {result.license_id}: pharma, health/medical/biomedical research (DUO:0000006), 90 days")
+    click.echo(f"  pharma fetched {result.licensed_fetch.path}: use recorded on chain, commitment verified")
+    for who, why in result.refusals.items():
+        click.echo(f"  refused, {who}: {why}")
     secret = "the password in FULLCHAIN_PASSWORD" if result.password_from_env else f"the demo password '{DEMO_PASSWORD}'"
     click.echo(f"\nState is in {result.home}; the profiles hospital, pharma and cro are protected by {secret}.")
     click.echo("Try: fullchain --profile hospital member list")
