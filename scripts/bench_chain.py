@@ -12,11 +12,18 @@ a fresh hash each time), sent and awaited before the next one, as a partner appl
 - anvil_tx_per_s: the same SDK loop against an anvil this script starts (and stops, by pid).
 - sdk_vs_web3_ratio: per round, SDK seconds over the seconds of a bare web3.py loop that sends
   the same calls with the same gas limit and fees, signed (with explicit nonces) before its timer
-  starts, via `send_raw_transaction` + `wait_for_transaction_receipt`. The two loops alternate,
-  `--rounds` times, on the same anvil and the same Web3; the median of the per-round ratios is
-  reported. Each loop uses its own member account so neither disturbs the other's nonces.
+  starts, via `send_raw_transaction` + `wait_for_transaction_receipt` (polling every 50 ms, as the
+  SDK does). Each of `--rounds` rounds starts a fresh anvil and interleaves `--n` SDK and `--n`
+  bare transactions one by one (alternating which goes first) on the same Web3; the median of
+  the per-round ratios is reported. Each loop uses its own member account, so neither disturbs
+  the other's nonces. Why so: anvil 1.7's time to mine a transaction grows with the chain (from
+  under 1 ms at a few hundred blocks to ~5 ms at 2,500), and a receipt missed at the first poll
+  costs a whole 50 ms poll interval; on a long chain that wait swamps both loops and drives the
+  ratio towards 1 whatever the SDK does. Interleaving also spreads the load of other processes
+  evenly over both loops.
 
-`--profile` adds where the SDK loop's time goes: JSON-RPC round trips by method, and signing.
+`--profile` adds where the SDK's time goes per transaction: signing, the web3 calls it makes,
+and the JSON-RPC round trips by method (for both loops).
 """
 from __future__ import annotations
 
@@ -40,6 +47,8 @@ ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 # are funded at genesis. The derived addresses are checked against eth_accounts below.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 HPKE_KEY = b"\x01" * 32
+# The bare loop polls for receipts as often as fullchain's Transactor.wait does.
+POLL_LATENCY = 0.05
 
 
 # ---- anvil ----
@@ -59,16 +68,18 @@ class Anvil:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._stderr = tempfile.TemporaryFile()
 
     def start(self, timeout: float = 15.0) -> None:
         self.proc = subprocess.Popen(
             [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                self._stderr.seek(0)
+                err = self._stderr.read().decode(errors="replace")
                 raise RuntimeError(f"anvil exited with {self.proc.returncode}: {err.strip()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -87,6 +98,7 @@ class Anvil:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+        self._stderr.close()
 
 
 # ---- helpers ----
@@ -97,28 +109,32 @@ def metadata_hash(tag: int, i: int) -> bytes:
 
 
 class Profile:
-    """Adds up, while enabled, the time of each JSON-RPC round trip (the provider's
-    make_request, below web3's middleware and formatters) and of the web3 calls the SDK makes
-    (estimate_gas, send_raw_transaction, wait_for_transaction_receipt) by wrapping them on
-    this Web3 instance only."""
+    """Adds up, per scope ("sdk" or "web3"), the time of each JSON-RPC round trip (the
+    provider's make_request, below web3's middleware and formatters), of the web3 calls the SDK
+    makes (estimate_gas, send_raw_transaction, wait_for_transaction_receipt) and of the SDK's
+    signing, by wrapping them on the given instances only. Nothing is counted while the scope
+    is None."""
 
-    def __init__(self, w3: Any) -> None:
+    def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
-        self.enabled = False
+        self.scope: str | None = None
+
+    def attach(self, w3: Any, tx: Any) -> None:
         provider = w3.provider
         provider.make_request = self._wrap("rpc:", provider.make_request, by_method=True)
         provider._request_func_cache = (None, None)  # rebuild the middleware chain over the wrapper
         for name in ("estimate_gas", "send_raw_transaction", "wait_for_transaction_receipt"):
             setattr(w3.eth, name, self._wrap("web3:", getattr(w3.eth, name)))
+        tx.sign = self._wrap("", tx.sign)  # only the SDK signs inside the timed section
 
     def _wrap(self, prefix: str, inner: Any, by_method: bool = False) -> Any:
         label = prefix + getattr(inner, "__name__", "call")
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not self.enabled:
+            if self.scope is None:
                 return inner(*args, **kwargs)
-            key = prefix + str(args[0]) if by_method else label
+            key = f"{self.scope}:" + (prefix + str(args[0]) if by_method else label)
             t0 = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
@@ -127,24 +143,6 @@ class Profile:
                 self.calls[key] += 1
 
         return wrapper
-
-
-class SignProfile:
-    """Wraps one Transactor's `sign` (on the instance) to add up signing time; only the SDK
-    loop calls it, the bare loop signs before its timer."""
-
-    def __init__(self, tx: Any) -> None:
-        self.seconds = 0.0
-        inner = tx.sign
-
-        def sign(t: dict[str, Any]) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return inner(t)
-            finally:
-                self.seconds += time.perf_counter() - t0
-
-        tx.sign = sign
 
 
 def setup_consortium(w3: Any, accounts: list[Any]) -> tuple[Any, list[Any]]:
@@ -191,7 +189,7 @@ def web3_loop(w3: Any, raw: list[bytes]) -> float:
     t0 = time.perf_counter()
     for signed in raw:
         tx_hash = w3.eth.send_raw_transaction(signed)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=POLL_LATENCY)
         if receipt["status"] != 1:
             raise RuntimeError(f"bare web3 transaction 0x{bytes(tx_hash).hex()} reverted")
     return time.perf_counter() - t0
@@ -209,20 +207,30 @@ def sdk_gas_limit(client: Any, account: Any, tag: int) -> int:
 def bench_embedded(n: int, warmup: int) -> dict[str, Any]:
     from eth_account import Account
 
-    with tempfile.TemporaryDirectory(prefix="fullchain-bench-") as home:
-        os.environ["FULLCHAIN_HOME"] = home  # nothing touches the user's real state
-        from fullchain.backends.embedded import open_embedded
-        from fullchain.home import embedded_chain_dir, fullchain_home
+    from fullchain.backends.embedded import open_embedded
+    from fullchain.home import HOME_ENV, embedded_chain_dir, fullchain_home
 
-        w3, dev_keys = open_embedded(embedded_chain_dir(fullchain_home()))
-        account = Account.from_key(dev_keys[0])
-        client, (tx,) = setup_consortium(w3, [account])
-        sdk_loop(client, tx, warmup, tag=1)
-        seconds = sdk_loop(client, tx, n, tag=2)
+    previous = os.environ.get(HOME_ENV)
+    with tempfile.TemporaryDirectory(prefix="fullchain-bench-", ignore_cleanup_errors=True) as home:
+        os.environ[HOME_ENV] = home  # nothing touches the user's real state
+        try:
+            w3, dev_keys = open_embedded(embedded_chain_dir(fullchain_home()))
+            account = Account.from_key(dev_keys[0])
+            client, (tx,) = setup_consortium(w3, [account])
+            sdk_loop(client, tx, warmup, tag=1)
+            seconds = sdk_loop(client, tx, n, tag=2)
+        finally:
+            if previous is None:
+                os.environ.pop(HOME_ENV, None)
+            else:
+                os.environ[HOME_ENV] = previous
     return {"n": n, "seconds": round(seconds, 4), "tx_per_s": round(n / seconds, 2)}
 
 
-def bench_anvil(n: int, rounds: int, warmup: int, profile: bool) -> dict[str, Any]:
+def anvil_round(n: int, warmup: int, round_no: int, prof: Profile | None) -> tuple[float, float, int, int]:
+    """One round on a fresh anvil: n SDK and n bare transactions, interleaved one by one
+    (alternating which goes first), after a warm-up of both. Returns (SDK seconds, bare
+    seconds, gas limit, chain height at the end)."""
     from eth_account import Account
     from fullchain.backends.rpc import open_rpc
 
@@ -231,59 +239,80 @@ def bench_anvil(n: int, rounds: int, warmup: int, profile: bool) -> dict[str, An
     try:
         anvil.start()
         w3 = open_rpc(anvil.url)
-        prof = Profile(w3)
         accounts = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(2)]
         node_accounts = w3.eth.accounts[:2]
         if [a.address for a in accounts] != list(node_accounts):
             raise RuntimeError(f"anvil's accounts {node_accounts} are not the default mnemonic's")
         client, (sdk_tx, _) = setup_consortium(w3, accounts)
         bare = accounts[1]
+        if prof is not None:
+            prof.attach(w3, sdk_tx)
 
-        # Warm up both paths (HTTP connection, caches, fee lookup, anvil's JIT-free hot paths).
+        # Warm up both paths (HTTP connection, ABI caches, the SDK's chain id / nonce / fees).
+        # Warm-up also makes both accounts' metadata slots non-zero, so that every measured call
+        # is the same non-zero to non-zero store and needs the same gas.
         sdk_loop(client, sdk_tx, warmup, tag=10)
-        gas = sdk_gas_limit(client, bare, tag=11)
         fees = sdk_tx.fees()
-        web3_loop(w3, presign(w3, client, bare, warmup, tag=11, gas=gas, fees=fees))
+        web3_loop(w3, presign(w3, client, bare, warmup, tag=11, gas=sdk_gas_limit(client, bare, tag=11), fees=fees))
+        gas = sdk_gas_limit(client, bare, tag=12)  # what the SDK sets for these calls now
+        if gas != sdk_gas_limit(client, accounts[0], tag=12):
+            raise RuntimeError("the two accounts' calls need different gas; the comparison would be unfair")
 
-        sdk_s: list[float] = []
-        web3_s: list[float] = []
-        signing = SignProfile(sdk_tx) if profile else None
-        for r in range(rounds):
-            tag = 100 + r
-            # Alternate which loop goes first, so drift (e.g. growing state) hits both alike.
-            order = ("sdk", "web3") if r % 2 == 0 else ("web3", "sdk")
-            for which in order:
+        raw = presign(w3, client, bare, n, tag=1000 + round_no, gas=gas, fees=fees)  # untimed
+        fns = client.contract.functions
+        sdk_s = web3_s = 0.0
+        for i in range(n):
+            for which in (("sdk", "web3") if i % 2 == 0 else ("web3", "sdk")):
+                if prof is not None:
+                    prof.scope = which
                 if which == "sdk":
-                    prof.enabled = profile
-                    sdk_s.append(sdk_loop(client, sdk_tx, n, tag=tag))
-                    prof.enabled = False
+                    t0 = time.perf_counter()
+                    sdk_tx.call_function(fns.updateMetadata(metadata_hash(100 + round_no, i)), contract="Consortium")
+                    sdk_s += time.perf_counter() - t0
                 else:
-                    raw = presign(w3, client, bare, n, tag=tag + 1000, gas=gas, fees=fees)
-                    web3_s.append(web3_loop(w3, raw))
-        ratios = [s / b for s, b in zip(sdk_s, web3_s)]
-        total = n * rounds
-        result: dict[str, Any] = {
-            "n_per_round": n, "rounds": rounds,
-            "sdk_seconds": [round(s, 4) for s in sdk_s],
-            "web3_seconds": [round(s, 4) for s in web3_s],
-            "ratios": [round(x, 4) for x in ratios],
-            "sdk_tx_per_s": round(total / sum(sdk_s), 2),
-            "web3_tx_per_s": round(total / sum(web3_s), 2),
-            "median_ratio": round(statistics.median(ratios), 4),
-            "gas_limit": gas,
-        }
-        if signing is not None:
-            per_tx = 1000.0 / total
-            result["profile_ms_per_sdk_tx"] = {
-                "total": round(sum(sdk_s) * per_tx, 3),
-                "web3_total": round(sum(web3_s) * per_tx, 3),
-                "sign": round(signing.seconds * per_tx, 3),
-                **{k: round(v * per_tx, 3) for k, v in sorted(prof.seconds.items())},
-                "calls_per_tx": {k: round(c / total, 3) for k, c in sorted(prof.calls.items())},
-            }
-        return result
+                    web3_s += web3_loop(w3, raw[i:i + 1])
+                if prof is not None:
+                    prof.scope = None
+        return sdk_s, web3_s, gas, w3.eth.block_number
     finally:
         anvil.stop()
+
+
+def bench_anvil(n: int, rounds: int, warmup: int, profile: bool) -> dict[str, Any]:
+    prof = Profile() if profile else None
+    sdk_s: list[float] = []
+    web3_s: list[float] = []
+    heights: list[int] = []
+    gas = 0
+    for r in range(rounds):
+        s, w, gas, height = anvil_round(n, warmup, r, prof)
+        sdk_s.append(s)
+        web3_s.append(w)
+        heights.append(height)
+    ratios = [s / w for s, w in zip(sdk_s, web3_s)]
+    total = n * rounds
+    result: dict[str, Any] = {
+        "n_per_round": n, "rounds": rounds,
+        "method": "each round on a fresh anvil; SDK and bare transactions interleaved one by one",
+        "sdk_seconds": [round(x, 4) for x in sdk_s],
+        "web3_seconds": [round(x, 4) for x in web3_s],
+        "ratios": [round(x, 4) for x in ratios],
+        "sdk_tx_per_s": round(total / sum(sdk_s), 2),
+        "web3_tx_per_s": round(total / sum(web3_s), 2),
+        "median_ratio": round(statistics.median(ratios), 4),
+        "gas_limit": gas,
+        "receipt_poll_latency_s": POLL_LATENCY,
+        "chain_height_at_round_end": heights,
+    }
+    if prof is not None:
+        per_tx = 1000.0 / total
+        result["profile_ms_per_tx"] = {
+            "sdk_total": round(sum(sdk_s) * per_tx, 3),
+            "web3_total": round(sum(web3_s) * per_tx, 3),
+            **{k: round(v * per_tx, 3) for k, v in sorted(prof.seconds.items())},
+            "calls_per_tx": {k: round(c / total, 3) for k, c in sorted(prof.calls.items())},
+        }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1 or args.rounds < 1:
         parser.error("--n and --rounds must be at least 1")
 
+    # A SIGTERM unwinds like Ctrl-C, so the `finally` that stops anvil runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
     report: dict[str, Any] = {}
     if not args.skip_embedded:

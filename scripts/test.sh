@@ -8,6 +8,11 @@ PYTHON="${PYTHON:-python3}"
 
 npm ci --no-audit --no-fund --loglevel=error
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# slither pins web3<8, so it gets a virtualenv of its own (git-ignored under .venv/).
+if [ ! -x .venv/slither/bin/slither ]; then
+  "$PYTHON" -m venv .venv/slither
+  .venv/slither/bin/pip install --quiet --disable-pip-version-check slither-analyzer==0.11.6
+fi
 
 echo "== artifacts: committed ABI/bytecode must match contracts/"
 "$PYTHON" scripts/compile.py --check
