@@ -67,6 +67,7 @@ class LicensingClient:
         if req.status != "requested":
             raise InvalidInput(f"license {license_id} is {req.status}, not a pending request",
                                hint="only pending requests can be granted")
+        self._tx.unlock()
         now = self._now()
         term = req.term_seconds if expires_in is None else expires_in
         if term > req.term_seconds:
@@ -140,8 +141,7 @@ class LicensingClient:
         valid = False
         if label == "granted":
             valid = self.contract.functions.isValid(license_id).call()
-            # The next block will be stamped no earlier than now: judge expiry by the later clock.
-            if expires_at < max(self._now(), int(time.time())):
+            if expires_at < self._now():
                 label, valid = "expired", False
         return License(
             id=license_id, dataset_id=dataset_id, requester=requester, status=label, valid=valid,  # type: ignore[arg-type]
@@ -223,8 +223,9 @@ class LicensingClient:
         return self.is_authorized(dataset_id, purpose) and _duo_covers(Purpose(lic.purpose, lic.disease), purpose)
 
     def _now(self) -> int:
-        # The chain's clock, not ours: expiries are checked against block timestamps.
-        return int(self._w3.eth.get_block("latest")["timestamp"])
+        # Expiries are checked against the timestamp of the block that will include the call:
+        # no earlier than the latest block, and (on every node we know) no earlier than now.
+        return max(int(self._w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
 
 def _duo_covers(granted: Purpose, wanted: Purpose) -> bool:

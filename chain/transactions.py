@@ -15,7 +15,9 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxReceipt
+from web3._utils.method_formatters import receipt_formatter
+from web3.types import RPCEndpoint, TxReceipt
+from eth_utils import keccak
 
 from .contracts import decode_revert, revert_bytes
 from .errors import ChainError, InsufficientFunds, TransactionReverted, TransactionTimeout
@@ -50,8 +52,13 @@ class Transactor:
         self._nonce: int | None = None
         self._fees: dict[str, int] | None = None
         self._fees_at = 0.0
+        self._sync_send: bool | None = None  # whether the node has eth_sendRawTransactionSync
 
     # ---- public ----
+
+    def unlock(self) -> None:
+        """Decrypt the signing key now, before time-sensitive work (a keystore takes ~1 s)."""
+        self._signer()
 
     def call_function(self, fn: ContractFunction | ContractConstructor, *, contract: str,
                       value: int = 0) -> TxReceipt:
@@ -85,6 +92,10 @@ class Transactor:
         for attempt in (0, 1):
             signed = self.sign(tx)
             try:
+                receipt = self._send_sync(signed)
+                if receipt is not None:
+                    self._nonce = (self._nonce or 0) + 1
+                    return self._confirm(receipt)
                 tx_hash = self._w3.eth.send_raw_transaction(signed)
             except Web3RPCError as exc:
                 message = _message(exc).lower()
@@ -108,6 +119,26 @@ class Transactor:
         full.update(self.fees())
         return self._signer().sign_transaction(full).raw_transaction
 
+    def _send_sync(self, signed: HexBytes) -> TxReceipt | None:
+        """EIP-7966 `eth_sendRawTransactionSync`: send and get the receipt in one round trip.
+        None when the node does not have it (then we send and poll as usual)."""
+        if self._sync_send is False:
+            return None
+        try:
+            raw = self._w3.manager.request_blocking(
+                RPCEndpoint("eth_sendRawTransactionSync"), [signed.to_0x_hex()])
+        except Web3RPCError as exc:
+            message = _message(exc).lower()
+            if self._sync_send is None and ("not supported" in message or "not found" in message
+                                            or "does not exist" in message or "unknown" in message):
+                self._sync_send = False
+                return None
+            if "timeout" in message or "timed out" in message:  # sent, not yet mined: poll for it
+                return self.wait(keccak(signed))
+            raise
+        self._sync_send = True
+        return receipt_formatter(raw)
+
     def wait(self, tx_hash: HexBytes | bytes) -> TxReceipt:
         try:
             receipt = self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout, poll_latency=0.05)
@@ -115,6 +146,10 @@ class Transactor:
             raise TransactionTimeout(
                 f"transaction 0x{bytes(tx_hash).hex()} was sent but not mined within {self._timeout:g} s",
                 hint="check the node; running the command again is safe once it is mined or dropped") from None
+        return self._confirm(receipt)
+
+    def _confirm(self, receipt: TxReceipt) -> TxReceipt:
+        tx_hash = receipt["transactionHash"]
         if self._confirmations > 1:
             target = receipt["blockNumber"] + self._confirmations - 1
             deadline = time.monotonic() + self._timeout

@@ -8,6 +8,7 @@ transaction, so a process killed mid-write leaves the previous head intact.
 """
 from __future__ import annotations
 
+import ast
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,6 +176,12 @@ def _revert_data(failure: TransactionFailed) -> str:
     arg: Any = failure.args[0] if failure.args else b""
     while isinstance(arg, Exception):
         arg = arg.args[0] if arg.args else b""
+    if isinstance(arg, str) and arg.startswith(("b'", 'b"')):
+        # eth_call reports a custom error as the str() of its bytes; recover them.
+        try:
+            arg = ast.literal_eval(arg)
+        except (ValueError, SyntaxError):
+            return "0x"
     return to_hex(arg) if isinstance(arg, bytes) else "0x"
 
 
