@@ -349,10 +349,22 @@ class DatasetsClient:
             self._tx.call_function(self.contract.functions.eraseVersion(dataset_id, v.version),
                                    contract=DATASET_REGISTRY)
         # After the tombstone, so that a failure here can be finished by running erase again.
-        for cid in (v.payload_cid, v.metadata_cid, cids.to_str(cids.make_cid(cids.RAW, bundle_digest))):
-            self.store.unpin(cid)
-            forget = getattr(self.store, "remove", None)
-            if forget is not None:
-                forget(cid)
+        # The payload and the wrapped keys are unique to this version: where the store lets us,
+        # their blocks are deleted, not just unpinned. Metadata may be shared (identical public
+        # documents have one CID), so it is only unpinned.
+        bundles = [cids.to_str(cids.make_cid(cids.RAW, bundle_digest))] if bundle_digest != b"\0" * 32 else []
+        discard = getattr(self.store, "discard", None)
+        for cid in (v.payload_cid, *bundles):
+            if discard is not None:
+                discard(cid)
+            else:
+                self.store.unpin(cid)
+        self.store.unpin(v.metadata_cid)
+        self._journal_forget(v)
         return self.version(dataset_id, v.version)
+
+    def _journal_forget(self, v: DatasetVersion) -> None:
+        for entry_key, entry in self._journal.entries():
+            if entry.commitment == v.commitment:
+                self._journal.remove(entry_key)
 

@@ -61,13 +61,13 @@ class Journal:
     def remove(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def pending(self) -> list[JournalEntry]:
-        entries = []
+    def entries(self) -> list[tuple[str, JournalEntry]]:
+        found = []
         for path in sorted(self.directory.glob("*.json")):
             entry = self.load(path.stem)
             if entry is not None:
-                entries.append(entry)
-        return entries
+                found.append((path.stem, entry))
+        return found
 
 
 def now() -> datetime:

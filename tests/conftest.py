@@ -22,6 +22,8 @@ from fullchain.backends.embedded import open_embedded
 from fullchain.backends.rpc import open_rpc
 from fullchain.transactions import Transactor
 
+from .ipfs_daemon import start_ipfs
+
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -66,6 +68,14 @@ def anvil() -> Iterator[AnvilNode]:
     node = AnvilNode()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def ipfs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The RPC API URL of a real js-ipfs daemon (offline, loopback), started once per session."""
+    url, stop = start_ipfs(tmp_path_factory.mktemp("ipfs"))
+    yield url
+    stop()
 
 
 @pytest.fixture

@@ -180,8 +180,14 @@ def test_erase_tombstones_unpins_and_refuses_fetch(world, files: Path) -> None: 
     hospital, _, _ = world
     reg = hospital.datasets.register(write(files / "a", 300_000), build_metadata(title="a"))
     assert hospital.store.pinned(reg.cid)
+    bundle = hospital.datasets.contract.functions.keyBundle(1, 1, hospital.address).call()
+    from fullchain.storage import cid as cids
+    bundle_cid = cids.to_str(cids.make_cid(cids.RAW, bytes(bundle)))
+    assert hospital.store.has(bundle_cid)
     erased = hospital.datasets.erase(reg.dataset_id, 1)
     assert erased.erased and not hospital.store.pinned(reg.cid)
+    # The wrapped key and the ciphertext held here are destroyed, not just unpinned.
+    assert not hospital.store.has(bundle_cid) and not hospital.store.has(reg.cid)
     with pytest.raises(NotAuthorized, match="was erased"):
         hospital.datasets.fetch(reg.dataset_id, files / "out")
     assert hospital.datasets.erase(reg.dataset_id, 1).erased  # running it again is harmless
