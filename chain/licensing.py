@@ -28,7 +28,7 @@ from .storage import ContentStore
 from .storage import cid as cids
 from .transactions import Transactor
 
-_STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked"}
+_STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 ACCESS_FETCH = 0
 ZERO32 = b"\0" * 32
 
@@ -147,7 +147,7 @@ class LicensingClient:
             id=license_id, dataset_id=dataset_id, requester=requester, status=label, valid=valid,  # type: ignore[arg-type]
             purpose=p.code, purpose_label=p.label(), disease=p.disease, modifiers=modifier_codes(modifiers),
             term_seconds=term, requested_at=_utc(requested_at), expires_at=_utc(expires_at) if expires_at else None,
-            from_version=from_version if status in (2, 4) else None, future_versions=future,
+            from_version=from_version if status in (2, 4, 5) else None, future_versions=future,
             justification_hash="0x" + bytes(justification).hex())
 
     def all(self) -> list[License]:

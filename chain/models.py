@@ -220,7 +220,7 @@ class License(_Model):
     id: int
     dataset_id: int
     requester: str
-    status: Literal["requested", "granted", "rejected", "revoked", "expired"]
+    status: Literal["requested", "granted", "rejected", "revoked", "superseded", "expired"]
     valid: bool
     purpose: str
     purpose_label: str

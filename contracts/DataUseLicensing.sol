@@ -17,6 +17,9 @@ contract DataUseLicensing is IDataUseLicensing {
     uint32 public constant DS = 7;
     uint32 public constant POA = 11;
     uint32 private constant _ROLE_PATIENT = 1 << 5;
+    /// @dev A century: long enough for any real use, short enough that now + term cannot overflow.
+    uint64 public constant MAX_TERM = 100 * 365 days;
+    uint8 private constant _MAX_ACCESS_KIND = 2;
 
     IConsortium public immutable consortium;
     IDatasetRegistry public immutable registry;
@@ -55,7 +58,7 @@ contract DataUseLicensing is IDataUseLicensing {
         _checkMember(msg.sender);
         if (_ownerOf(datasetId) == msg.sender) revert DataUseLicensingOwnDataset(datasetId);
         _checkPurpose(purpose, disease);
-        if (term == 0) revert DataUseLicensingInvalidTerm(term);
+        if (term == 0 || term > MAX_TERM) revert DataUseLicensingInvalidTerm(term);
         licenseId = ++licenseCount;
         License storage l = _licenses[licenseId];
         l.requester = msg.sender;
@@ -76,7 +79,9 @@ contract DataUseLicensing is IDataUseLicensing {
         uint256 datasetId = l.datasetId;
         _checkMember(msg.sender);
         _checkOwnerOrDelegate(datasetId);
+        if (l.requester == msg.sender) revert DataUseLicensingSelfGrant(licenseId);
         _checkStatus(licenseId, l, Status.Requested);
+        _checkMember(l.requester);
         _checkTerms(l, terms);
         _checkConsent(datasetId);
         l.status = Status.Granted;
@@ -86,7 +91,7 @@ contract DataUseLicensing is IDataUseLicensing {
         l.expiresAt = terms.expiresAt;
         l.futureVersions = terms.futureVersions;
         l.fromVersion = registry.dataset(datasetId).versionCount;
-        _current[_slot(l.requester, datasetId, terms.purpose, terms.disease)] = licenseId;
+        _supersede(_slot(l.requester, datasetId, terms.purpose, terms.disease), licenseId);
         _emitGranted(licenseId, l);
         if (bundleDigest != bytes32(0)) _deliver(licenseId, l.fromVersion, bundleDigest);
     }
@@ -116,7 +121,8 @@ contract DataUseLicensing is IDataUseLicensing {
         _checkMember(msg.sender);
         _checkOwnerOrDelegate(l.datasetId);
         _checkStatus(licenseId, l, Status.Granted);
-        if (expiresAt <= block.timestamp) revert DataUseLicensingInvalidExpiry(expiresAt, uint64(block.timestamp));
+        uint64 latest = uint64(block.timestamp) + l.term;
+        if (expiresAt <= block.timestamp || expiresAt > latest) revert DataUseLicensingInvalidExpiry(expiresAt, latest);
         l.expiresAt = expiresAt;
         emit LicenseRenewed(licenseId, expiresAt);
     }
@@ -135,9 +141,11 @@ contract DataUseLicensing is IDataUseLicensing {
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external {
         License storage l = _license(licenseId);
         if (l.requester != msg.sender) revert DataUseLicensingNotLicensee(licenseId, msg.sender);
+        if (kind > _MAX_ACCESS_KIND) revert DataUseLicensingInvalidKind(kind);
         _checkConsent(l.datasetId);
         if (!_isValid(l)) revert DataUseLicensingNotValid(licenseId);
         _checkCovered(licenseId, l, version);
+        if (registry.version(l.datasetId, version).erased) revert DataUseLicensingVersionErased(l.datasetId, version);
         emit AccessRecorded(licenseId, l.datasetId, msg.sender, version, kind);
     }
 
@@ -145,7 +153,9 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function setDelegate(uint256 datasetId, address delegate, bool allowed) external {
+        _checkMember(msg.sender);
         _checkOwner(datasetId);
+        if (allowed) _checkMember(delegate);
         _delegates[datasetId][delegate] = allowed;
         emit DelegateSet(datasetId, delegate, allowed);
     }
@@ -153,6 +163,8 @@ contract DataUseLicensing is IDataUseLicensing {
     /// @inheritdoc IDataUseLicensing
     function requireConsent(uint256 datasetId, address patient) external {
         _checkOwner(datasetId);
+        ConsentRecord storage existing = _consents[datasetId];
+        if (existing.required) revert DataUseLicensingConsentAlreadyRequired(datasetId, existing.patient);
         if (!consortium.hasRoles(patient, _ROLE_PATIENT)) revert DataUseLicensingNoPatient(patient);
         _consents[datasetId] = ConsentRecord({patient: patient, required: true, given: true});
         emit ConsentRequired(datasetId, patient);
@@ -174,6 +186,7 @@ contract DataUseLicensing is IDataUseLicensing {
         view
         returns (bool)
     {
+        if (!_validPurpose(purpose, disease)) return false;
         if (_held(account, datasetId, NRES, 0)) return true;
         if (purpose == NRES) return false;
         if (_held(account, datasetId, GRU, 0)) return true;
@@ -228,6 +241,17 @@ contract DataUseLicensing is IDataUseLicensing {
             licenseId, l.datasetId, l.requester, l.purpose, l.disease, l.modifiers, l.expiresAt, l.fromVersion,
             l.futureVersions
         );
+    }
+
+    /// @dev One valid license per (licensee, dataset, purpose, disease): a new grant replaces the
+    /// previous one, so lookups stay O(1) and no older license can hide behind a newer one.
+    function _supersede(bytes32 slot, uint256 licenseId) private {
+        uint256 previous = _current[slot];
+        if (previous != 0 && _licenses[previous].status == Status.Granted) {
+            _licenses[previous].status = Status.Superseded;
+            emit LicenseSuperseded(previous, licenseId);
+        }
+        _current[slot] = licenseId;
     }
 
     function _deliver(uint256 licenseId, uint32 version, bytes32 bundleDigest) private {
@@ -292,11 +316,13 @@ contract DataUseLicensing is IDataUseLicensing {
         if (l.status != wanted) revert DataUseLicensingWrongStatus(licenseId, l.status);
     }
 
-    function _checkPurpose(uint32 purpose, bytes32 disease) private pure {
+    function _validPurpose(uint32 purpose, bytes32 disease) private pure returns (bool) {
         bool known = purpose == NRES || purpose == GRU || purpose == HMB || purpose == DS || purpose == POA;
-        if (!known || (purpose == DS) != (disease != bytes32(0))) {
-            revert DataUseLicensingInvalidPurpose(purpose, disease);
-        }
+        return known && (purpose == DS) == (disease != bytes32(0));
+    }
+
+    function _checkPurpose(uint32 purpose, bytes32 disease) private pure {
+        if (!_validPurpose(purpose, disease)) revert DataUseLicensingInvalidPurpose(purpose, disease);
     }
 
     function _checkConsent(uint256 datasetId) private view {

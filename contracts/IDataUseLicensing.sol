@@ -16,7 +16,8 @@ interface IDataUseLicensing {
         Requested,
         Granted,
         Rejected,
-        Revoked
+        Revoked,
+        Superseded
     }
 
     struct License {
@@ -54,6 +55,7 @@ interface IDataUseLicensing {
     );
     event LicenseRejected(uint256 indexed licenseId, address indexed by);
     event LicenseRevoked(uint256 indexed licenseId, address indexed by);
+    event LicenseSuperseded(uint256 indexed licenseId, uint256 indexed by);
     event LicenseRenewed(uint256 indexed licenseId, uint64 expiresAt);
     event KeyDelivered(uint256 indexed licenseId, uint32 indexed version, bytes32 bundleDigest);
     event AccessRecorded(
@@ -81,6 +83,10 @@ interface IDataUseLicensing {
     error DataUseLicensingVersionNotCovered(uint256 licenseId, uint32 version);
     error DataUseLicensingConsentWithdrawn(uint256 datasetId);
     error DataUseLicensingNoPatient(address patient);
+    error DataUseLicensingConsentAlreadyRequired(uint256 datasetId, address patient);
+    error DataUseLicensingSelfGrant(uint256 licenseId);
+    error DataUseLicensingInvalidKind(uint8 kind);
+    error DataUseLicensingVersionErased(uint256 datasetId, uint32 version);
 
     /// @notice Asks the owner of `datasetId` for a license. Only members other than the owner.
     function request(
@@ -92,7 +98,9 @@ interface IDataUseLicensing {
         bytes32 justificationHash
     ) external returns (uint256 licenseId);
 
-    /// @notice Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the requested
+    /// @notice Grants request `licenseId` on `terms`. A license already granted to the same
+    /// licensee for the same dataset, purpose and disease is superseded by this one.
+    /// Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the requested
     /// term from now), for the requested purpose or a narrower one, with at least the requested
     /// modifiers, covering the current version (whose wrapped key is at `bundleDigest`) and, if
     /// `terms.futureVersions`, later ones. Owner or delegate only, while a member.
@@ -104,7 +112,8 @@ interface IDataUseLicensing {
     /// @notice Ends a granted license now. Owner or delegate only.
     function revoke(uint256 licenseId) external;
 
-    /// @notice Sets a new expiry (in the future) for a granted license. Owner or delegate only.
+    /// @notice Sets a new expiry for a granted license: in the future, at most the requested term
+    /// from now (renewal never makes a license longer than what was asked for). Owner or delegate.
     function renew(uint256 licenseId, uint64 expiresAt) external;
 
     /// @notice Records where the licensee's wrapped key for a later version is stored. Only while
@@ -115,11 +124,13 @@ interface IDataUseLicensing {
     /// refused unless the license is valid now.
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external;
 
-    /// @notice Names (or removes) a delegate who may grant, reject, revoke and renew for `datasetId`.
+    /// @notice Names (or removes) a delegate, an active member, who may grant, reject, revoke and
+    /// renew for `datasetId`. Owner only, while a member.
     function setDelegate(uint256 datasetId, address delegate, bool allowed) external;
 
     /// @notice Flags `datasetId` as needing the consent of `patient` (a member with the patient
-    /// role); consent starts as given. Owner only.
+    /// role); consent starts as given. Once only: the owner can neither reset a withdrawal nor
+    /// swap the patient. Owner only.
     function requireConsent(uint256 datasetId, address patient) external;
 
     /// @notice The patient gives (`given` true) or withdraws consent for `datasetId`.
