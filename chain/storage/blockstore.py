@@ -150,7 +150,7 @@ class EmbeddedStore:
                 _fsync_dir(pin.parent)
 
     def cat(self, cid: str) -> Iterator[bytes]:
-        return dag.file_bytes(self._get, self._root(cid), window=self._window)
+        return dag.file_bytes(self._get, self._root(cid), workers=self._workers, window=self._window)
 
     def has(self, cid: str) -> bool:
         return self.block_path(parse(cid)).exists()
