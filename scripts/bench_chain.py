@@ -31,9 +31,7 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +39,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from devnodes import ANVIL_MNEMONIC, Anvil
+
 ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-# anvil's (and hardhat's, foundry's) documented default development mnemonic; its accounts
-# are funded at genesis. The derived addresses are checked against eth_accounts below.
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 HPKE_KEY = b"\x01" * 32
 # The bare loop polls for receipts as often as fullchain's Transactor.wait does.
 POLL_LATENCY = 0.05
@@ -53,52 +49,6 @@ POLL_LATENCY = 0.05
 
 # ---- anvil ----
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Anvil:
-    """An anvil child process on a free loopback port, stopped by its pid."""
-
-    def __init__(self) -> None:
-        if not ANVIL.exists():
-            raise SystemExit(f"{ANVIL} not found: run `npm ci` in {ROOT}")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()
-
-    def start(self, timeout: float = 15.0) -> None:
-        self.proc = subprocess.Popen(
-            [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self._stderr.seek(0)
-                err = self._stderr.read().decode(errors="replace")
-                raise RuntimeError(f"anvil exited with {self.proc.returncode}: {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"anvil did not listen on {self.url} within {timeout:g} s")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        self._stderr.close()
 
 
 # ---- helpers ----
@@ -237,7 +187,6 @@ def anvil_round(n: int, warmup: int, round_no: int, prof: Profile | None) -> tup
     Account.enable_unaudited_hdwallet_features()
     anvil = Anvil()
     try:
-        anvil.start()
         w3 = open_rpc(anvil.url)
         accounts = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(2)]
         node_accounts = w3.eth.accounts[:2]

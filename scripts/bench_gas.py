@@ -31,21 +31,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import hashlib
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from devnodes import ANVIL_MNEMONIC, Anvil
+
 ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-# anvil's documented default development mnemonic; its accounts are funded at genesis.
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 LICENSING = "DataUseLicensing"
 GOALS = {"dataset_register": 200_000, "license_grant": 150_000, "license_revoke": 50_000, "record_access": 60_000}
 RAW, DAG_PB = 0x55, 0x70
@@ -56,51 +50,6 @@ MODIFIERS = 0b11  # two DUO modifier bits (e.g. non-commercial use, publication 
 DAY = 86400
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Anvil:
-    """An anvil child process on a free loopback port, stopped by its pid."""
-
-    def __init__(self) -> None:
-        if not ANVIL.exists():
-            raise SystemExit(f"{ANVIL} not found: run `npm ci` in {ROOT}")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()
-
-    def start(self, timeout: float = 15.0) -> None:
-        self.proc = subprocess.Popen(
-            [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self._stderr.seek(0)
-                err = self._stderr.read().decode(errors="replace")
-                raise RuntimeError(f"anvil exited with {self.proc.returncode}: {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"anvil did not listen on {self.url} within {timeout:g} s")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        self._stderr.close()
 
 
 def digest(label: str) -> bytes:
@@ -202,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     anvil = Anvil()
     try:
-        anvil.start()
         measured = measure(anvil.url)
     finally:
         anvil.stop()

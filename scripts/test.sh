@@ -14,6 +14,8 @@ if [ ! -x .venv/slither/bin/slither ]; then
   .venv/slither/bin/pip install --quiet --disable-pip-version-check slither-analyzer==0.11.6
 fi
 
+echo "== ruff (pyflakes) over the Python code"
+"$PYTHON" -m ruff check chain cli scripts tests
 echo "== artifacts: committed ABI/bytecode must match contracts/"
 "$PYTHON" scripts/compile.py --check
 echo "== static analysis: slither (fails on high severity) and solhint"

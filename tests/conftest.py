@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,46 +19,14 @@ from web3 import Web3
 from fullchain.backends.embedded import open_embedded
 from fullchain.backends.rpc import open_rpc
 from fullchain.transactions import Transactor
+from scripts.devnodes import ANVIL_MNEMONIC, Anvil, free_port  # noqa: F401 (re-exported to tests)
 
 from .ipfs_daemon import start_ipfs
 
 ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AnvilNode:
-    """An anvil process on a free loopback port, stopped by its pid."""
-
-    def __init__(self, *extra: str) -> None:
-        if not ANVIL.exists():
-            raise RuntimeError(f"{ANVIL} is missing: run `npm ci` first")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--silent",
-                                      *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"anvil did not start: {self.proc.stderr.read().decode()[-500:]}")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+AnvilNode = Anvil
 
 
 @pytest.fixture(scope="session")
