@@ -133,3 +133,15 @@ def test_init_and_deploy_on_anvil(home: Path, anvil: AnvilNode) -> None:
     status = json.loads(run_cli("-p", "node", "chain", "status", "--json", env=PW).stdout)
     assert status["backend"] == "rpc" and status["contracts"] == json.loads(deployed.stdout)["contracts"]
     assert status["member"]["roles"] == ["regulator", "governor"] and status["threshold"] == 1
+
+
+def test_verify_names_the_version_a_modified_file_does_not_match(demo_home: Path, tmp_path: Path) -> None:
+    original = demo_home / "demo" / "dm.csv"
+    ok = run_cli("-p", "hospital", "dataset", "verify", "1", str(original), env=PW)
+    assert ok.returncode == 0 and "matches dataset 1 version 1" in ok.stdout
+    modified = tmp_path / "dm-edited.csv"
+    modified.write_bytes(original.read_bytes().replace(b"YEARS,F", b"YEARS,M", 1))
+    line = one_line_error(run_cli("-p", "hospital", "dataset", "verify", "1", str(modified), env=PW))
+    assert "does not match dataset 1 version 1" in line
+    as_json = run_cli("-p", "hospital", "dataset", "verify", "1", str(modified), "--json", env=PW)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["matches"] is False
