@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from web3 import Web3
@@ -71,6 +73,39 @@ def sha256_file(path: Path, progress: Progress = _no_progress, phase: str = "has
             size += n
             progress(phase, n, total)
     return h.digest(), size
+
+
+class BackgroundWriter:
+    """Writes on a thread of its own, so that disk time overlaps decryption and hashing (on a
+    slow disk, writing the output is the longest part of a fetch). The queue is short: memory
+    stays at a few chunks. A write error is raised at the next write or at `close`."""
+
+    def __init__(self, fh: BinaryIO, depth: int = 4) -> None:
+        self._fh = fh
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fullchain-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._fh.write(item)
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def write(self, data: bytes) -> int:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))
+        return len(data)
+
+    def close(self, *, raise_error: bool = True) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
 
 class DatasetsClient:
@@ -305,12 +340,20 @@ class DatasetsClient:
         out = Path(out)
         if out.is_dir():
             raise InvalidInput(f"{out} is a directory", hint="give the output file's path with -o")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent or Path("."))
+        if not out.absolute().parent.is_dir():
+            raise InvalidInput(f"the directory of {out} does not exist", hint="create it, or choose another -o path")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.absolute().parent)
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as dst:
-                result = decrypt(self.store.cat(v.payload_cid), bundle.data_key, dst,
-                                 progress=lambda n: progress("decrypting", n, v.size))
+            with os.fdopen(fd, "wb") as fh:
+                writer = BackgroundWriter(fh)
+                try:
+                    result = decrypt(self.store.cat(v.payload_cid), bundle.data_key, writer,  # type: ignore[arg-type]
+                                     progress=lambda n: progress("decrypting", n, v.size))
+                except BaseException:
+                    writer.close(raise_error=False)  # the decryption error is the one to report
+                    raise
+                writer.close()
                 # No fsync: a fetched file can always be fetched again, and the rename below
                 # already guarantees it never appears half-written under its name.
             if not verify_commitment(bundle.salt, result.plaintext_sha256, bytes.fromhex(v.commitment[2:])):

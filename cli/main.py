@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except FullchainError as exc:
         _fail(type(exc).__name__, exc.message, exc.hint, as_json, extra=_extra(exc))
+    except OSError as exc:  # the machine's doing (disk full, permissions), not a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail("OSError", f"{exc.strerror or exc}{where}", "check the path, its permissions and the free disk space",
+              as_json)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -211,3 +211,29 @@ def test_failed_transaction_is_finished_by_running_again(world, files: Path) -> 
     assert not list((pharma.home / "journal" / "pharma").glob("*.json"))
     third = fullchain.connect("pharma", password=PW).datasets.register(src, meta)
     assert third.dataset_id == 2  # once finished, the same command registers anew, as asked
+
+
+def test_a_failing_disk_is_reported_and_leaves_nothing(world, files: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The output is written on a background thread: its errors must still reach the caller."""
+    import errno
+
+    from fullchain import datasets as datasets_module
+
+    hospital, _, _ = world
+    reg = hospital.datasets.register(write(files / "src", 3 * CHUNK_SIZE), build_metadata(title="t"))
+
+    class FullDisk:
+        def __init__(self, fh) -> None:  # noqa: ANN001
+            self.fh, self.written = fh, 0
+
+        def write(self, data: bytes) -> int:
+            if self.written >= CHUNK_SIZE:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.written += len(data)
+            return self.fh.write(data)
+
+    real = datasets_module.BackgroundWriter
+    monkeypatch.setattr(datasets_module, "BackgroundWriter", lambda fh: real(FullDisk(fh)))
+    with pytest.raises(OSError, match="No space left"):
+        hospital.datasets.fetch(reg.dataset_id, files / "out")
+    assert sorted(p.name for p in files.iterdir()) == ["src"]
