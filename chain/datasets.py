@@ -132,7 +132,9 @@ class DatasetsClient:
         """Register `path` as a new dataset owned by this profile."""
         for parent in derived_from:
             self._dataset_raw(parent)
-        return self._register(path, metadata, None, list(derived_from), progress)
+        registration, key = self._register(path, metadata, None, list(derived_from), progress)
+        self._journal.remove(key)
+        return registration
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
                     progress: Progress = _no_progress) -> Registration:
@@ -142,9 +144,13 @@ class DatasetsClient:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
-        registration = self._register(path, metadata, dataset_id, [], progress)
+        registration, key = self._register(path, metadata, dataset_id, [], progress)
         if self._licensing is not None:  # licensees with future-version rights get the new key
+            # The journal entry outlives the anchoring until every key is delivered: if a
+            # delivery fails, the same command finds the anchored version and delivers the rest,
+            # instead of registering the file again as yet another version.
             self._licensing().deliver_keys(dataset_id, self.version(dataset_id, registration.version))
+        self._journal.remove(key)
         return registration
 
     def owner_of(self, dataset_id: int) -> str:
@@ -157,7 +163,9 @@ class DatasetsClient:
         return bundle
 
     def _register(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
-                  derived_from: list[int], progress: Progress) -> Registration:
+                  derived_from: list[int], progress: Progress) -> tuple[Registration, str]:
+        """Register or finish registering; returns the result and its journal key, which the
+        caller removes once everything that follows the anchoring is done."""
         if not path.is_file():
             raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
         self._check_member()
@@ -181,8 +189,7 @@ class DatasetsClient:
 
         anchored = self._find_anchored(commitment)
         if anchored is not None:  # the transaction of an earlier run made it: nothing to redo
-            self._journal.remove(key)
-            return self._registration(*anchored, resumed=True, uploaded=False)
+            return self._registration(*anchored, resumed=True, uploaded=False), key
 
         uploaded = False
         if entry.payload_cid is None or not self.store.has(entry.payload_cid):
@@ -216,8 +223,7 @@ class DatasetsClient:
             fn = self.contract.functions.registerVersion(dataset_id, version_input)
         receipt = self._tx.call_function(fn, contract=DATASET_REGISTRY)
         event = self.contract.events.VersionRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]
-        self._journal.remove(key)
-        return self._registration(event["datasetId"], event["version"], resumed=resumed, uploaded=uploaded)
+        return self._registration(event["datasetId"], event["version"], resumed=resumed, uploaded=uploaded), key
 
     def _find_anchored(self, commitment: bytes) -> tuple[int, int] | None:
         logs = self.contract.events.VersionRegistered().get_logs(

@@ -96,10 +96,13 @@ class LicensingClient:
 
     def deliver_keys(self, dataset_id: int, version: DatasetVersion) -> list[int]:
         """After the owner adds `version`: wrap its key for every licensee whose license is valid
-        and covers later versions. Revoked and expired licensees get nothing."""
+        and covers later versions. Revoked and expired licensees get nothing. Keys already
+        delivered are skipped, so running it again after a failure finishes the job."""
         delivered = []
         for lic in self.for_dataset(dataset_id):
             if lic.valid and lic.future_versions and lic.from_version is not None and version.version > lic.from_version:
+                if bytes(self.contract.functions.keyBundle(lic.id, version.version).call()) != ZERO32:
+                    continue
                 digest = self._wrap_for(lic.requester, version)
                 fn = self.contract.functions.deliverKey(lic.id, version.version, digest)
                 self._tx.call_function(fn, contract=DATA_USE_LICENSING)
