@@ -145,3 +145,15 @@ def test_verify_names_the_version_a_modified_file_does_not_match(demo_home: Path
     assert "does not match dataset 1 version 1" in line
     as_json = run_cli("-p", "hospital", "dataset", "verify", "1", str(modified), "--json", env=PW)
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["matches"] is False
+
+
+def test_a_new_version_keeps_the_metadata_unless_told(demo_home: Path, tmp_path: Path) -> None:
+    newer = tmp_path / "dm-v2.csv"
+    newer.write_bytes((demo_home / "demo" / "dm.csv").read_bytes() + b"FC-001,DM,X,9999,101,40,YEARS,F,PBO,Placebo,DEU\n")
+    out = run_cli("-p", "hospital", "dataset", "version", "1", str(newer), "--subjects", "61", "--json", env=PW)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(run_cli("-p", "hospital", "dataset", "show", "1", "--json", env=PW).stdout)
+    meta = shown["metadata"]
+    assert (shown["latest"]["version"], shown["latest"]["standard"], shown["latest"]["tier"]) == (2, "sdtm", "restricted")
+    assert meta["title"] == "FC-001 demographics (synthetic)" and meta["data_use"] == ["DUO:0000006"]
+    assert meta["subject_count"] == 61  # the one field given on the command line

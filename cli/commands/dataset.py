@@ -24,8 +24,8 @@ def storage_option(func):  # noqa: ANN001, ANN201
     return click.option("--storage", help="'embedded' or an IPFS RPC API URL (default: the profile's).")(func)
 
 
-def _metadata(meta_file: Path | None, **fields_: Any):  # noqa: ANN202
-    base: dict[str, Any] = {}
+def _metadata(meta_file: Path | None, inherited: dict[str, Any] | None = None, **fields_: Any):  # noqa: ANN202
+    base: dict[str, Any] = dict(inherited or {})
     if meta_file is not None:
         try:
             base = json.loads(meta_file.read_text(encoding="utf-8"))
@@ -67,9 +67,9 @@ def meta_options(func):  # noqa: ANN001, ANN201
     return func
 
 
-def _meta_from(kw: dict[str, Any]):  # noqa: ANN202
+def _meta_from(kw: dict[str, Any], inherited: dict[str, Any] | None = None):  # noqa: ANN202
     data_use = list(kw.pop("data_use") or []) or None
-    return _metadata(kw.pop("meta_file"), data_use=data_use, **kw)
+    return _metadata(kw.pop("meta_file"), inherited, data_use=data_use, **kw)
 
 
 @dataset.command()
@@ -96,11 +96,13 @@ def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **m
 def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -> None:
     """Add FILE as the next version of dataset DATASET_ID (owner only)."""
     fc = connect(storage=storage)
-    if not meta.get("title") and not meta.get("meta_file"):
+    inherited = None
+    if not meta.get("meta_file"):
+        # A new version keeps the previous version's metadata (title, standard, tier, data use...)
+        # except for the fields given on the command line.
         current = fc.datasets.metadata(dataset_id)
-        if current is not None:  # a new version keeps the description it had unless told otherwise
-            meta["title"] = current.title
-    metadata = _meta_from(meta)
+        inherited = current.model_dump(mode="json") if current is not None else None
+    metadata = _meta_from(meta, inherited)
     with transfer_progress(file_size(file)) as progress:
         reg = fc.datasets.add_version(dataset_id, file, metadata, progress=progress)
     _registered(reg)
