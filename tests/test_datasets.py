@@ -161,8 +161,9 @@ def test_chunk_from_another_file_and_wrong_key(world, files: Path) -> None:  # n
 
 def test_replaced_content_fails_the_commitment(world, files: Path) -> None:  # noqa: ANN001
     """Well-formed ciphertext of other plaintext under the right key still fails: the commitment."""
-    from fullchain.crypto import StreamEncryptor, unwrap_key
     import io
+
+    from fullchain.crypto import StreamEncryptor
 
     hospital, _, _ = world
     reg = hospital.datasets.register(write(files / "a", 1000), build_metadata(title="a"))
@@ -173,7 +174,6 @@ def test_replaced_content_fails_the_commitment(world, files: Path) -> None:  # n
     with pytest.raises(IntegrityError, match="does not match the commitment on chain"):
         hospital.datasets.fetch(reg.dataset_id, files / "out")
     assert not (files / "out").exists()
-    assert unwrap_key  # imported for the reader: the bundle is the owner's own
 
 
 def test_erase_tombstones_unpins_and_refuses_fetch(world, files: Path) -> None:  # noqa: ANN001
@@ -237,3 +237,32 @@ def test_a_failing_disk_is_reported_and_leaves_nothing(world, files: Path, monke
     with pytest.raises(OSError, match="No space left"):
         hospital.datasets.fetch(reg.dataset_id, files / "out")
     assert sorted(p.name for p in files.iterdir()) == ["src"]
+
+
+def test_a_failed_key_delivery_is_finished_by_running_again(world, files: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The new version is anchored but delivering its key to a licensee fails: the same call
+    again must deliver it, not register the file as one more version."""
+    from fullchain.duo import parse_purpose
+    from fullchain.licensing import LicensingClient
+
+    hospital, pharma, _ = world
+    first = hospital.datasets.register(write(files / "v1", 100), build_metadata(title="t"))
+    lid = pharma.licensing.request(first.dataset_id, parse_purpose("GRU"), term_seconds=30 * 86400)
+    hospital.licensing.grant(lid)
+    v2, meta = write(files / "v2", 200), build_metadata(title="t")
+    real = LicensingClient.deliver_keys
+
+    def crash(self, dataset_id, version):  # noqa: ANN001, ANN202
+        raise fullchain.ChainError("node went away", hint="retry")
+
+    monkeypatch.setattr(LicensingClient, "deliver_keys", crash)
+    with pytest.raises(fullchain.ChainError, match="node went away"):
+        hospital.datasets.add_version(first.dataset_id, v2, meta)
+    assert hospital.datasets.get(first.dataset_id).version_count == 2
+    monkeypatch.setattr(LicensingClient, "deliver_keys", real)
+    again = hospital.datasets.add_version(first.dataset_id, v2, meta)
+    assert (again.version, again.resumed, again.uploaded) == (2, True, False)
+    assert hospital.datasets.get(first.dataset_id).version_count == 2
+    pharma.datasets.fetch(first.dataset_id, files / "pharma-v2", version=2)
+    assert (files / "pharma-v2").read_bytes() == v2.read_bytes()
+    assert hospital.licensing.deliver_keys(first.dataset_id, hospital.datasets.version(1, 2)) == []  # nothing left
