@@ -5,8 +5,10 @@ named custom error, decoded the same way on both backends.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 from web3.logs import DISCARD
@@ -15,6 +17,8 @@ from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
 from fullchain.contracts import CONSORTIUM, deploy_contract
 from fullchain.errors import InvalidInput, TransactionReverted
 from fullchain.models import Role
+
+from .conftest import run_cli
 
 ZERO32 = b"\0" * 32
 
@@ -377,3 +381,26 @@ def test_admissions_are_numbered(c: Setup) -> None:
     _roles, status, _joined, admission, governor_term, _meta, _key = fn.member(target).call()
     assert (status, admission, governor_term) == (1, 2, 0)
     assert tuple(fn.member(c.gov1._tx.address).call()[3:5]) == (1, 1)
+
+
+def test_cli_proposes_a_voting_period(home) -> None:  # noqa: ANN001
+    pw = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
+    assert run_cli("demo", env=pw).returncode == 0
+    out = run_cli("-p", "hospital", "member", "propose", "voting-period", "2d", env=pw)
+    assert out.returncode == 0, out.stderr
+    assert "voting period 2d" in out.stdout
+    pid = out.stdout.split(":")[0].split()[-1]
+    assert run_cli("-p", "pharma", "member", "vote", pid, env=pw).returncode == 0
+    done = run_cli("-p", "pharma", "member", "execute", pid, env=pw)
+    assert done.returncode == 0, done.stderr
+    assert "set_voting_period voting period 2d" in done.stdout
+    later = run_cli("-p", "hospital", "member", "propose", "threshold", "1", "--json", env=pw)
+    shown = json.loads(run_cli("-p", "cro", "member", "proposals", "--json", env=pw).stdout)
+    new = next(p for p in shown if p["id"] == json.loads(later.stdout)["proposal_id"])
+    created, deadline = (datetime.fromisoformat(new[k]) for k in ("created_at", "deadline"))
+    assert (deadline - created).total_seconds() == 2 * 86400
+    for bad, words in (("400d", "outside 60 s .. 365 days"), ("30s", "outside"), ("soon", "is not a duration")):
+        refused = run_cli("-p", "hospital", "member", "propose", "voting-period", bad, env=pw)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], refused.stderr
