@@ -115,14 +115,15 @@ contract DataUseLicensing is IDataUseLicensing {
         _checkLicensee(l);
         _checkTerms(l, terms);
         _checkConsent(datasetId);
-        if (registry.isErased(datasetId, d.versionCount)) revert DataUseLicensingVersionErased(datasetId, d.versionCount);
+        uint32 current = d.versionCount;
+        if (registry.isErased(datasetId, current)) revert DataUseLicensingVersionErased(datasetId, current);
         l.status = Status.Granted;
         l.purpose = terms.purpose;
         l.disease = terms.disease;
         l.modifiers = terms.modifiers;
         l.expiresAt = terms.expiresAt;
         l.futureVersions = terms.futureVersions;
-        l.fromVersion = d.versionCount;
+        l.fromVersion = current;
         _supersede(_slot(l.requester, datasetId, terms.purpose, terms.disease), licenseId);
         _emitGranted(licenseId, l);
         if (bundleDigest != bytes32(0)) _deliver(licenseId, l.fromVersion, bundleDigest);

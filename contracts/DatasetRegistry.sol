@@ -162,7 +162,7 @@ contract DatasetRegistry is IDatasetRegistry {
     /// parents' ancestors are already closed), so readers never walk the graph.
     function _lineage(uint256[] calldata parents) private view returns (uint256[] memory lineage) {
         uint256[] memory found = new uint256[](MAX_ANCESTORS);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i = 0; i < parents.length; ++i) {
             n = _include(found, n, parents[i]);
             uint256[] storage up = _ancestors[parents[i]];

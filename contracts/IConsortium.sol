@@ -122,7 +122,7 @@ interface IConsortium {
 
     /// @notice Proposes a new voting period (MIN_VOTING_PERIOD..MAX_VOTING_PERIOD seconds). It
     /// applies to proposals created after the change; open proposals keep their deadline.
-    function proposeVotingPeriod(uint64 votingPeriod) external returns (uint256 proposalId);
+    function proposeVotingPeriod(uint64 newVotingPeriod) external returns (uint256 proposalId);
 
     /// @notice Proposes to add (`allowed` true) or remove `account` on the account allowlist.
     function proposeAccountAllowlist(address account, bool allowed) external returns (uint256 proposalId);
