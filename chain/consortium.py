@@ -18,6 +18,12 @@ from .transactions import Transactor
 
 CONTRACT = CONSORTIUM
 DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
+# The bounds Consortium enforces (MIN_VOTING_PERIOD, MAX_VOTING_PERIOD), checked here first so that
+# a mistake gets a plain answer instead of a reverted transaction.
+MIN_VOTING_PERIOD = 60
+MAX_VOTING_PERIOD = 365 * 24 * 3600
+# Data keys are wrapped with HPKE over X25519: a member's public key is exactly 32 bytes.
+HPKE_PUBLIC_KEY_LENGTH = 32
 
 _PAYLOAD_TYPES: dict[ProposalKind, tuple[list[str], list[str]]] = {
     ProposalKind.ADMIT_MEMBER: (["address", "uint32", "bytes", "bytes32"],
@@ -29,7 +35,23 @@ _PAYLOAD_TYPES: dict[ProposalKind, tuple[list[str], list[str]]] = {
     ProposalKind.DISALLOW_ACCOUNT: (["address"], ["account"]),
     ProposalKind.ALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
     ProposalKind.DISALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
+    ProposalKind.SET_VOTING_PERIOD: (["uint64"], ["voting_period"]),
 }
+
+
+def check_hpke_public_key(key: bytes, *, who: str = "the member") -> None:
+    """Refuse anything but a 32-byte X25519 public key: nobody could wrap a data key to it."""
+    if len(key) != HPKE_PUBLIC_KEY_LENGTH:
+        raise InvalidInput(f"the HPKE public key of {who} is {len(key)} bytes; an X25519 public key is "
+                           f"{HPKE_PUBLIC_KEY_LENGTH}",
+                           hint="give the 64 hex digits `fullchain init` printed as the profile's HPKE public key")
+
+
+def check_voting_period(seconds: int) -> None:
+    """Refuse a voting period outside the bounds the Consortium contract accepts."""
+    if not MIN_VOTING_PERIOD <= seconds <= MAX_VOTING_PERIOD:
+        raise InvalidInput(f"a voting period of {seconds} s is outside {MIN_VOTING_PERIOD} s .. 365 days",
+                           hint="give a duration between 1m and 365d, e.g. 7d")
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,9 @@ def deploy_consortium(tx: Transactor, w3: Web3, founders: Sequence[Founder], *, 
     """Deploy a Consortium; returns its address and the deployment block."""
     if not founders:
         raise InvalidInput("a consortium needs at least one founding member", hint="name founders with --founder")
+    for f in founders:
+        check_hpke_public_key(f.hpke_public_key, who=f"founder {f.account}")
+    check_voting_period(voting_period)
     return deploy_contract(
         tx, w3, CONTRACT, [f.account for f in founders], [int(f.roles) for f in founders],
         [f.hpke_public_key for f in founders], [f.metadata_hash for f in founders], threshold, voting_period)
@@ -84,6 +109,7 @@ class ConsortiumClient:
 
     def propose_admit(self, account: str, roles: Role, hpke_public_key: bytes,
                       metadata_hash: bytes = b"\0" * 32) -> int:
+        check_hpke_public_key(hpke_public_key, who=str(account))
         fn = self.contract.functions.proposeAdmit(to_account(account), int(roles), hpke_public_key, metadata_hash)
         return self._proposal_id(fn)
 
@@ -95,6 +121,14 @@ class ConsortiumClient:
 
     def propose_threshold(self, threshold: int) -> int:
         return self._proposal_id(self.contract.functions.proposeThreshold(threshold))
+
+    def propose_voting_period(self, seconds: int) -> int:
+        """Propose how long later proposals stay open; open proposals keep their deadline."""
+        check_voting_period(seconds)
+        return self._proposal_id(self.contract.functions.proposeVotingPeriod(seconds))
+
+    def voting_period(self) -> int:
+        return self.contract.functions.votingPeriod().call()
 
     def propose_account(self, account: str, *, allowed: bool) -> int:
         return self._proposal_id(self.contract.functions.proposeAccountAllowlist(to_account(account), allowed))
@@ -114,7 +148,7 @@ class ConsortiumClient:
 
     def proposal(self, proposal_id: int) -> Proposal:
         raw = self.contract.functions.proposal(proposal_id).call()
-        kind, status, proposer, created_at, deadline, approvals, payload = raw
+        kind, status, proposer, created_at, deadline, approvals, _proposer_admission, payload = raw
         if status == ProposalStatus.NONE:
             raise InvalidInput(f"there is no proposal {proposal_id}",
                                hint="list them with `fullchain member proposals`")
@@ -150,6 +184,7 @@ class ConsortiumClient:
     # ---- self service ----
 
     def rotate_key(self, hpke_public_key: bytes) -> None:
+        check_hpke_public_key(hpke_public_key, who=self._tx.address)
         self._tx.call_function(self.contract.functions.rotateKey(hpke_public_key), contract=CONTRACT)
 
     def _proposal_id(self, fn: Any) -> int:

@@ -58,6 +58,7 @@ class ProposalKind(enum.IntEnum):
     DISALLOW_ACCOUNT = 5
     ALLOW_NODE = 6
     DISALLOW_NODE = 7
+    SET_VOTING_PERIOD = 8
 
 
 class ProposalStatus(enum.IntEnum):
@@ -107,7 +108,7 @@ class Member(_Model):
 
     @classmethod
     def from_chain(cls, account: str, raw: Any) -> Member:
-        roles, status, joined_at, metadata_hash, key = raw
+        roles, status, joined_at, _admission, _governor_term, metadata_hash, key = raw
         return cls(
             account=account,
             roles=Role(roles).names(),

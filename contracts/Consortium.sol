@@ -24,12 +24,18 @@ contract Consortium is IConsortium {
     uint32 public constant ROLE_ATTESTER = 1 << 7;
     uint32 public constant ALL_ROLES = (1 << 8) - 1;
 
-    /// @dev X25519 keys are 32 bytes; the ML-KEM-768+X25519 hybrid is 1216. Anything longer is
-    /// a mistake, not a key.
-    uint256 private constant _MAX_PUBLIC_KEY_LENGTH = 1216;
+    /// @notice Bounds of the voting period. A minute is enough for a test network and short
+    /// enough to notice a mistake; a year keeps `now + votingPeriod` far from overflowing and
+    /// stops a typo from freezing proposals open for ages.
+    uint64 public constant MIN_VOTING_PERIOD = 1 minutes;
+    uint64 public constant MAX_VOTING_PERIOD = 365 days;
+
+    /// @dev Data keys are wrapped with HPKE over X25519 (RFC 9180, DHKEM(X25519)): a public key
+    /// is exactly 32 bytes. Anything else cannot be wrapped to and would break key delivery.
+    uint256 private constant _X25519_KEY_LENGTH = 32;
     uint256 private constant _ENODE_KEY_LENGTH = 64;
 
-    uint64 public immutable votingPeriod;
+    uint64 public votingPeriod;
     uint256 public threshold;
     uint256 public governorCount;
     uint256 public proposalCount;
@@ -39,7 +45,8 @@ contract Consortium is IConsortium {
 
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => address[]) private _approvers;
-    mapping(uint256 proposalId => mapping(address governor => bool)) private _approved;
+    /// @dev The governor term (see Member.governorTerm) an approval was given in; 0: none.
+    mapping(uint256 proposalId => mapping(address governor => uint32 term)) private _approvedIn;
 
     EnumerableSet.AddressSet private _allowedAccounts;
     EnumerableSet.Bytes32Set private _nodeIds;
@@ -50,7 +57,7 @@ contract Consortium is IConsortium {
     /// @param hpkePublicKeys HPKE public key of each founder.
     /// @param metadataHashes Hash of each founder's off-chain metadata document.
     /// @param initialThreshold Approvals needed per proposal (1 <= k <= founding governors).
-    /// @param votingPeriod_ Seconds a proposal stays open.
+    /// @param votingPeriod_ Seconds a proposal stays open (MIN_VOTING_PERIOD..MAX_VOTING_PERIOD).
     constructor(
         address[] memory founders,
         uint32[] memory roles,
@@ -70,9 +77,11 @@ contract Consortium is IConsortium {
             _admit(founders[i], roles[i], hpkePublicKeys[i], metadataHashes[i], 0);
         }
         _checkThreshold(initialThreshold, governorCount);
+        _checkVotingPeriod(votingPeriod_);
         threshold = initialThreshold;
         votingPeriod = votingPeriod_;
         emit ThresholdChanged(0, initialThreshold, 0);
+        emit VotingPeriodChanged(0, votingPeriod_, 0);
     }
 
     modifier onlyMember() {
@@ -117,6 +126,12 @@ contract Consortium is IConsortium {
     }
 
     /// @inheritdoc IConsortium
+    function proposeVotingPeriod(uint64 newVotingPeriod) external onlyMember returns (uint256) {
+        _checkVotingPeriod(newVotingPeriod);
+        return _propose(ProposalKind.SetVotingPeriod, abi.encode(newVotingPeriod));
+    }
+
+    /// @inheritdoc IConsortium
     function proposeAccountAllowlist(address account, bool allowed) external onlyMember returns (uint256) {
         if (account == address(0)) revert ConsortiumInvalidAccount(account);
         _checkAccountChange(account, allowed);
@@ -158,6 +173,11 @@ contract Consortium is IConsortium {
         Proposal storage p = _proposals[proposalId];
         if (p.status == ProposalStatus.None) revert ConsortiumUnknownProposal(proposalId);
         if (p.proposer != msg.sender) revert ConsortiumNotProposer(proposalId, msg.sender);
+        // A removed proposer no longer speaks for the proposal, nor does the same account admitted
+        // again: that is a new membership, not the one that proposed.
+        uint32 admission = _activeAdmission(msg.sender);
+        if (admission == 0) revert ConsortiumNotMember(msg.sender);
+        if (admission != p.proposerAdmission) revert ConsortiumNotProposer(proposalId, msg.sender);
         if (p.status != ProposalStatus.Pending) revert ConsortiumProposalNotPending(proposalId, p.status);
         p.status = ProposalStatus.Cancelled;
         emit ProposalCancelled(proposalId);
@@ -192,18 +212,24 @@ contract Consortium is IConsortium {
     }
 
     /// @inheritdoc IConsortium
+    function activeAdmission(address account) external view returns (uint32) {
+        return _activeAdmission(account);
+    }
+
+    /// @inheritdoc IConsortium
     function memberAccounts() external view returns (address[] memory) {
         return _memberAccounts;
     }
 
     /// @inheritdoc IConsortium
-    function proposal(uint256 proposalId) external view returns (Proposal memory) {
-        return _proposals[proposalId];
+    function proposal(uint256 proposalId) external view returns (Proposal memory p) {
+        p = _proposals[proposalId];
+        p.approvals = uint32(_currentApprovals(proposalId));
     }
 
     /// @inheritdoc IConsortium
     function hasApproved(uint256 proposalId, address governor) external view returns (bool) {
-        return _approved[proposalId][governor];
+        return _counts(proposalId, governor);
     }
 
     /// @inheritdoc IConsortium
@@ -236,27 +262,42 @@ contract Consortium is IConsortium {
         p.proposer = msg.sender;
         p.createdAt = uint64(block.timestamp);
         p.deadline = deadline;
+        p.proposerAdmission = _members[msg.sender].admission;
         p.payload = payload;
         emit ProposalCreated(proposalId, kind, msg.sender, deadline);
         // A governor proposing is taken to approve its own proposal; it saves a transaction.
         if (_isGovernor(msg.sender)) _approve(proposalId, p);
     }
 
+    /// @dev An approval is recorded with the approver's governor term. A governor approving
+    /// again in a later term replaces its stale approval; it is listed once, so it never counts
+    /// twice. `p.approvals` counts the approvers listed (what the event reports).
     function _approve(uint256 proposalId, Proposal storage p) private {
-        if (_approved[proposalId][msg.sender]) revert ConsortiumAlreadyApproved(proposalId, msg.sender);
-        _approved[proposalId][msg.sender] = true;
-        _approvers[proposalId].push(msg.sender);
-        uint32 approvals = ++p.approvals;
+        uint32 term = _members[msg.sender].governorTerm;
+        uint32 given = _approvedIn[proposalId][msg.sender];
+        if (given == term) revert ConsortiumAlreadyApproved(proposalId, msg.sender);
+        _approvedIn[proposalId][msg.sender] = term;
+        uint32 approvals = p.approvals;
+        if (given == 0) {
+            _approvers[proposalId].push(msg.sender);
+            p.approvals = ++approvals;
+        }
         emit ProposalApproved(proposalId, msg.sender, approvals);
     }
 
-    /// @dev Approvals are counted again at execution: a governor removed or demoted since it
-    /// approved no longer counts. The list is bounded by the number of governors.
+    /// @dev Approvals are counted again at execution: only those of governors still in the
+    /// governor term they approved in count, so demotion or removal voids an approval for good,
+    /// even after a later re-promotion or re-admission. The list is bounded by the number of
+    /// accounts that were ever governors.
     function _currentApprovals(uint256 proposalId) private view returns (uint256 valid) {
         address[] storage approvers = _approvers[proposalId];
         for (uint256 i = 0; i < approvers.length; ++i) {
-            if (_isGovernor(approvers[i])) ++valid;
+            if (_counts(proposalId, approvers[i])) ++valid;
         }
+    }
+
+    function _counts(uint256 proposalId, address governor) private view returns (bool) {
+        return _isGovernor(governor) && _approvedIn[proposalId][governor] == _members[governor].governorTerm;
     }
 
     function _pendingProposal(uint256 proposalId) private view returns (Proposal storage p) {
@@ -289,6 +330,11 @@ contract Consortium is IConsortium {
             _checkThreshold(newThreshold, governorCount);
             emit ThresholdChanged(threshold, newThreshold, proposalId);
             threshold = newThreshold;
+        } else if (kind == ProposalKind.SetVotingPeriod) {
+            uint64 newVotingPeriod = abi.decode(payload, (uint64));
+            _checkVotingPeriod(newVotingPeriod);
+            emit VotingPeriodChanged(votingPeriod, newVotingPeriod, proposalId);
+            votingPeriod = newVotingPeriod;
         } else if (kind == ProposalKind.AllowAccount || kind == ProposalKind.DisallowAccount) {
             address account = abi.decode(payload, (address));
             bool allowed = kind == ProposalKind.AllowAccount;
@@ -319,9 +365,13 @@ contract Consortium is IConsortium {
         m.status = MemberStatus.Active;
         m.roles = roles;
         m.joinedAt = uint64(block.timestamp);
+        ++m.admission;
         m.metadataHash = metadataHash;
         m.hpkePublicKey = key;
-        if (roles & ROLE_GOVERNOR != 0) ++governorCount;
+        if (roles & ROLE_GOVERNOR != 0) {
+            ++governorCount;
+            ++m.governorTerm;
+        }
         if (_allowedAccounts.add(account)) emit AccountAllowlisted(account);
         emit MemberAdmitted(account, roles, metadataHash, proposalId);
     }
@@ -338,6 +388,7 @@ contract Consortium is IConsortium {
             --governorCount;
         } else if (!wasGovernor && isGovernor) {
             ++governorCount;
+            ++m.governorTerm;
         }
         m.roles = roles;
         if (roles != 0) emit MemberRolesChanged(account, old, roles, proposalId);
@@ -356,6 +407,11 @@ contract Consortium is IConsortium {
     function _isGovernor(address account) private view returns (bool) {
         Member storage m = _members[account];
         return m.status == MemberStatus.Active && m.roles & ROLE_GOVERNOR != 0;
+    }
+
+    function _activeAdmission(address account) private view returns (uint32) {
+        Member storage m = _members[account];
+        return m.status == MemberStatus.Active ? m.admission : 0;
     }
 
     function _checkMember(address account) private view {
@@ -378,7 +434,13 @@ contract Consortium is IConsortium {
     }
 
     function _checkPublicKey(bytes memory key) private pure {
-        if (key.length == 0 || key.length > _MAX_PUBLIC_KEY_LENGTH) revert ConsortiumInvalidPublicKey(key.length);
+        if (key.length != _X25519_KEY_LENGTH) revert ConsortiumInvalidPublicKey(key.length);
+    }
+
+    function _checkVotingPeriod(uint64 period) private pure {
+        if (period < MIN_VOTING_PERIOD || period > MAX_VOTING_PERIOD) {
+            revert ConsortiumInvalidVotingPeriod(period, MIN_VOTING_PERIOD, MAX_VOTING_PERIOD);
+        }
     }
 
     function _checkThreshold(uint256 k, uint256 governors) private pure {

@@ -10,6 +10,13 @@ import {IDataUseLicensing} from "./IDataUseLicensing.sol";
 /// @dev DUO matching: NRES covers everything; GRU covers GRU, HMB, DS and POA; HMB covers HMB
 /// and DS; DS covers DS of the same disease only; POA covers POA only. A license is found by
 /// (licensee, dataset, purpose, disease), so `isAuthorized` needs at most four lookups.
+/// Membership: licenses and delegations record the admission numbers (IConsortium.activeAdmission)
+/// of the members involved; a later mismatch means that membership ended, so removal ends them
+/// for good and re-admission revives nothing.
+/// Consent through lineage: consent is recorded per dataset, and a dataset is bound by its own
+/// consent and by that of each ancestor the registry resolved at its registration (at most
+/// IDatasetRegistry.MAX_ANCESTORS, so the check stays bounded). A consent required on a parent
+/// after a copy was registered binds the copy as well, since the check runs at grant and use.
 contract DataUseLicensing is IDataUseLicensing {
     uint32 public constant NRES = 4;
     uint32 public constant GRU = 42;
@@ -31,10 +38,34 @@ contract DataUseLicensing is IDataUseLicensing {
         bool given;
     }
 
-    mapping(uint256 licenseId => License) private _licenses;
+    /// @dev A license as stored: `License` plus the requester's admission number, laid out so
+    /// that everything validity needs sits in the first two slots.
+    struct Record {
+        address requester;
+        Status status;
+        bool futureVersions;
+        uint32 fromVersion;
+        uint32 admission;
+        uint64 datasetId;
+        uint64 term;
+        uint64 requestedAt;
+        uint64 expiresAt;
+        uint32 purpose;
+        uint64 modifiers;
+        bytes32 disease;
+        bytes32 justificationHash;
+    }
+
+    /// @dev Admission numbers of the owner and of the delegate when the delegation was made.
+    struct Delegation {
+        uint32 ownerAdmission;
+        uint32 delegateAdmission;
+    }
+
+    mapping(uint256 licenseId => Record) private _licenses;
     mapping(uint256 licenseId => mapping(uint32 version => bytes32)) private _keys;
     mapping(bytes32 slotKey => uint256 licenseId) private _current;
-    mapping(uint256 datasetId => mapping(address delegate => bool)) private _delegates;
+    mapping(uint256 datasetId => mapping(address delegate => Delegation)) private _delegates;
     mapping(uint256 datasetId => ConsentRecord) private _consents;
 
     /// @param consortium_ Whose members may request and hold licenses.
@@ -55,13 +86,14 @@ contract DataUseLicensing is IDataUseLicensing {
         uint64 term,
         bytes32 justificationHash
     ) external returns (uint256 licenseId) {
-        _checkMember(msg.sender);
-        if (_ownerOf(datasetId) == msg.sender) revert DataUseLicensingOwnDataset(datasetId);
+        uint32 admission = _checkMember(msg.sender);
+        if (_dataset(datasetId).owner == msg.sender) revert DataUseLicensingOwnDataset(datasetId);
         _checkPurpose(purpose, disease);
         if (term == 0 || term > MAX_TERM) revert DataUseLicensingInvalidTerm(term);
         licenseId = ++licenseCount;
-        License storage l = _licenses[licenseId];
+        Record storage l = _licenses[licenseId];
         l.requester = msg.sender;
+        l.admission = admission;
         l.purpose = purpose;
         l.status = Status.Requested;
         l.datasetId = uint64(datasetId);
@@ -75,22 +107,23 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function grant(uint256 licenseId, Terms calldata terms, bytes32 bundleDigest) external {
-        License storage l = _license(licenseId);
+        Record storage l = _license(licenseId);
         uint256 datasetId = l.datasetId;
-        _checkMember(msg.sender);
-        _checkOwnerOrDelegate(datasetId);
-        if (l.requester == msg.sender) revert DataUseLicensingSelfGrant(licenseId);
+        IDatasetRegistry.Dataset memory d = _dataset(datasetId);
+        _checkActiveManager(licenseId, datasetId, d.owner);
         _checkStatus(licenseId, l, Status.Requested);
-        _checkMember(l.requester);
+        _checkLicensee(l);
         _checkTerms(l, terms);
         _checkConsent(datasetId);
+        uint32 current = d.versionCount;
+        if (registry.isErased(datasetId, current)) revert DataUseLicensingVersionErased(datasetId, current);
         l.status = Status.Granted;
         l.purpose = terms.purpose;
         l.disease = terms.disease;
         l.modifiers = terms.modifiers;
         l.expiresAt = terms.expiresAt;
         l.futureVersions = terms.futureVersions;
-        l.fromVersion = registry.dataset(datasetId).versionCount;
+        l.fromVersion = current;
         _supersede(_slot(l.requester, datasetId, terms.purpose, terms.disease), licenseId);
         _emitGranted(licenseId, l);
         if (bundleDigest != bytes32(0)) _deliver(licenseId, l.fromVersion, bundleDigest);
@@ -98,8 +131,8 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function reject(uint256 licenseId) external {
-        License storage l = _license(licenseId);
-        _checkOwnerOrDelegate(l.datasetId);
+        Record storage l = _license(licenseId);
+        _checkManager(l.datasetId);
         _checkStatus(licenseId, l, Status.Requested);
         l.status = Status.Rejected;
         emit LicenseRejected(licenseId, msg.sender);
@@ -107,9 +140,8 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function revoke(uint256 licenseId) external {
-        License storage l = _license(licenseId);
-        // No membership check: an owner that left must still be able to stop a use.
-        _checkOwnerOrDelegate(l.datasetId);
+        Record storage l = _license(licenseId);
+        _checkManager(l.datasetId);
         _checkStatus(licenseId, l, Status.Granted);
         l.status = Status.Revoked;
         emit LicenseRevoked(licenseId, msg.sender);
@@ -117,9 +149,8 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function renew(uint256 licenseId, uint64 expiresAt) external {
-        License storage l = _license(licenseId);
-        _checkMember(msg.sender);
-        _checkOwnerOrDelegate(l.datasetId);
+        Record storage l = _license(licenseId);
+        _checkActiveManager(licenseId, l.datasetId, _dataset(l.datasetId).owner);
         _checkStatus(licenseId, l, Status.Granted);
         uint64 latest = uint64(block.timestamp) + l.term;
         if (expiresAt <= block.timestamp || expiresAt > latest) revert DataUseLicensingInvalidExpiry(expiresAt, latest);
@@ -129,34 +160,40 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function deliverKey(uint256 licenseId, uint32 version, bytes32 bundleDigest) external {
-        License storage l = _license(licenseId);
-        _checkMember(msg.sender);
-        _checkOwnerOrDelegate(l.datasetId);
+        Record storage l = _license(licenseId);
+        uint256 datasetId = l.datasetId;
+        _checkActiveManager(licenseId, datasetId, _dataset(datasetId).owner);
         if (!_isValid(l)) revert DataUseLicensingNotValid(licenseId);
         _checkCovered(licenseId, l, version);
+        // As publishKeyBundle: an erased version's keys are destroyed, none is handed out again.
+        if (registry.isErased(datasetId, version)) revert DataUseLicensingVersionErased(datasetId, version);
         _deliver(licenseId, version, bundleDigest);
     }
 
     /// @inheritdoc IDataUseLicensing
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external {
-        License storage l = _license(licenseId);
+        Record storage l = _license(licenseId);
         if (l.requester != msg.sender) revert DataUseLicensingNotLicensee(licenseId, msg.sender);
         if (kind > _MAX_ACCESS_KIND) revert DataUseLicensingInvalidKind(kind);
-        _checkConsent(l.datasetId);
-        if (!_isValid(l)) revert DataUseLicensingNotValid(licenseId);
+        uint256 datasetId = l.datasetId;
+        _checkConsent(datasetId);
+        if (!_isCurrent(l)) revert DataUseLicensingNotValid(licenseId);
         _checkCovered(licenseId, l, version);
-        if (registry.version(l.datasetId, version).erased) revert DataUseLicensingVersionErased(l.datasetId, version);
-        emit AccessRecorded(licenseId, l.datasetId, msg.sender, version, kind);
+        if (registry.isErased(datasetId, version)) revert DataUseLicensingVersionErased(datasetId, version);
+        emit AccessRecorded(licenseId, datasetId, msg.sender, version, kind);
     }
 
     // ---- delegates and consent ----
 
     /// @inheritdoc IDataUseLicensing
     function setDelegate(uint256 datasetId, address delegate, bool allowed) external {
-        _checkMember(msg.sender);
+        uint32 ownerAdmission = _checkMember(msg.sender);
         _checkOwner(datasetId);
-        if (allowed) _checkMember(delegate);
-        _delegates[datasetId][delegate] = allowed;
+        if (allowed) {
+            _delegates[datasetId][delegate] = Delegation(ownerAdmission, _checkMember(delegate));
+        } else {
+            delete _delegates[datasetId][delegate];
+        }
         emit DelegateSet(datasetId, delegate, allowed);
     }
 
@@ -205,8 +242,29 @@ contract DataUseLicensing is IDataUseLicensing {
     }
 
     /// @inheritdoc IDataUseLicensing
+    function isDelegate(uint256 datasetId, address account) external view returns (bool) {
+        Delegation storage d = _delegates[datasetId][account];
+        return d.delegateAdmission != 0 && consortium.activeAdmission(account) == d.delegateAdmission
+            && consortium.activeAdmission(_dataset(datasetId).owner) == d.ownerAdmission;
+    }
+
+    /// @inheritdoc IDataUseLicensing
     function license(uint256 licenseId) external view returns (License memory) {
-        return _license(licenseId);
+        Record storage l = _license(licenseId);
+        return License({
+            requester: l.requester,
+            purpose: l.purpose,
+            status: l.status,
+            futureVersions: l.futureVersions,
+            fromVersion: l.fromVersion,
+            datasetId: l.datasetId,
+            term: l.term,
+            requestedAt: l.requestedAt,
+            expiresAt: l.expiresAt,
+            modifiers: l.modifiers,
+            disease: l.disease,
+            justificationHash: l.justificationHash
+        });
     }
 
     /// @inheritdoc IDataUseLicensing
@@ -222,7 +280,7 @@ contract DataUseLicensing is IDataUseLicensing {
 
     // ---- internals ----
 
-    function _checkTerms(License storage l, Terms calldata terms) private view {
+    function _checkTerms(Record storage l, Terms calldata terms) private view {
         _checkPurpose(terms.purpose, terms.disease);
         if (!_covers(l.purpose, l.disease, terms.purpose, terms.disease)) {
             revert DataUseLicensingPurposeWidened(l.purpose, terms.purpose);
@@ -236,7 +294,7 @@ contract DataUseLicensing is IDataUseLicensing {
         }
     }
 
-    function _emitGranted(uint256 licenseId, License storage l) private {
+    function _emitGranted(uint256 licenseId, Record storage l) private {
         emit LicenseGranted(
             licenseId, l.datasetId, l.requester, l.purpose, l.disease, l.modifiers, l.expiresAt, l.fromVersion,
             l.futureVersions
@@ -264,11 +322,30 @@ contract DataUseLicensing is IDataUseLicensing {
         return id != 0 && _isValid(_licenses[id]);
     }
 
-    function _isValid(License storage l) private view returns (bool) {
+    function _isValid(Record storage l) private view returns (bool) {
+        return _isCurrent(l) && _withdrawnConsent(l.datasetId) == 0;
+    }
+
+    /// @dev Granted, unexpired and its licensee still in the membership it asked in; consent apart.
+    function _isCurrent(Record storage l) private view returns (bool) {
         if (l.status != Status.Granted || block.timestamp > l.expiresAt) return false;
-        ConsentRecord storage c = _consents[l.datasetId];
-        if (c.required && !c.given) return false;
-        return consortium.hasRoles(l.requester, 0);
+        return consortium.activeAdmission(l.requester) == l.admission;
+    }
+
+    /// @dev The first of `datasetId` and its ancestors whose required consent is withdrawn, 0 if
+    /// none (dataset ids start at 1). Bounded by the registry's MAX_ANCESTORS.
+    function _withdrawnConsent(uint256 datasetId) private view returns (uint256) {
+        if (_isWithdrawn(datasetId)) return datasetId;
+        uint256[] memory lineage = registry.ancestors(datasetId);
+        for (uint256 i = 0; i < lineage.length; ++i) {
+            if (_isWithdrawn(lineage[i])) return lineage[i];
+        }
+        return 0;
+    }
+
+    function _isWithdrawn(uint256 datasetId) private view returns (bool) {
+        ConsentRecord storage c = _consents[datasetId];
+        return c.required && !c.given;
     }
 
     /// @dev Whether a license for (granted, gDisease) stays within a request for (requested, rDisease).
@@ -288,31 +365,63 @@ contract DataUseLicensing is IDataUseLicensing {
         return keccak256(abi.encode(account, datasetId, purpose, disease));
     }
 
-    function _license(uint256 licenseId) private view returns (License storage l) {
+    function _license(uint256 licenseId) private view returns (Record storage l) {
         l = _licenses[licenseId];
         if (l.status == Status.None) revert DataUseLicensingUnknownLicense(licenseId);
     }
 
-    function _ownerOf(uint256 datasetId) private view returns (address) {
+    function _dataset(uint256 datasetId) private view returns (IDatasetRegistry.Dataset memory) {
         if (datasetId == 0 || datasetId > registry.datasetCount()) revert DataUseLicensingUnknownDataset(datasetId);
-        return registry.dataset(datasetId).owner;
+        return registry.dataset(datasetId);
     }
 
-    function _checkMember(address account) private view {
-        if (!consortium.hasRoles(account, 0)) revert DataUseLicensingNotMember(account);
+    /// @dev The caller's admission number; reverts unless it is an active member.
+    function _checkMember(address account) private view returns (uint32 admission) {
+        admission = consortium.activeAdmission(account);
+        if (admission == 0) revert DataUseLicensingNotMember(account);
     }
 
     function _checkOwner(uint256 datasetId) private view {
-        if (_ownerOf(datasetId) != msg.sender) revert DataUseLicensingNotOwner(datasetId, msg.sender);
+        if (_dataset(datasetId).owner != msg.sender) revert DataUseLicensingNotOwner(datasetId, msg.sender);
     }
 
-    function _checkOwnerOrDelegate(uint256 datasetId) private view {
-        if (_ownerOf(datasetId) != msg.sender && !_delegates[datasetId][msg.sender]) {
+    /// @dev For grant, renew and deliverKey: the caller is an active member and the owner or a
+    /// delegate in force, and never acts on its own license (a delegate that is also the licensee
+    /// would otherwise grant, extend or key itself).
+    function _checkActiveManager(uint256 licenseId, uint256 datasetId, address owner) private view {
+        uint32 admission = _checkMember(msg.sender);
+        if (msg.sender != owner) _checkDelegation(datasetId, owner, admission);
+        if (_licenses[licenseId].requester == msg.sender) revert DataUseLicensingSelfGrant(licenseId);
+    }
+
+    /// @dev For reject and revoke: the owner, member or not (an owner that left may still stop a
+    /// use), or a delegate in force (a delegate that left keeps nothing).
+    function _checkManager(uint256 datasetId) private view {
+        address owner = _dataset(datasetId).owner;
+        if (msg.sender == owner) return;
+        if (_delegates[datasetId][msg.sender].delegateAdmission == 0) {
             revert DataUseLicensingNotOwnerOrDelegate(datasetId, msg.sender);
+        }
+        _checkDelegation(datasetId, owner, _checkMember(msg.sender));
+    }
+
+    /// @dev A delegation counts only while the owner and the delegate are both active members in
+    /// the admission they had when it was made.
+    function _checkDelegation(uint256 datasetId, address owner, uint32 callerAdmission) private view {
+        Delegation storage d = _delegates[datasetId][msg.sender];
+        if (d.delegateAdmission == 0) revert DataUseLicensingNotOwnerOrDelegate(datasetId, msg.sender);
+        if (d.delegateAdmission != callerAdmission || consortium.activeAdmission(owner) != d.ownerAdmission) {
+            revert DataUseLicensingDelegationEnded(datasetId, msg.sender);
         }
     }
 
-    function _checkStatus(uint256 licenseId, License storage l, Status wanted) private view {
+    /// @dev The request's licensee must still be the member (same admission) that asked.
+    function _checkLicensee(Record storage l) private view {
+        uint32 current = _checkMember(l.requester);
+        if (current != l.admission) revert DataUseLicensingMembershipEnded(l.requester, l.admission, current);
+    }
+
+    function _checkStatus(uint256 licenseId, Record storage l, Status wanted) private view {
         if (l.status != wanted) revert DataUseLicensingWrongStatus(licenseId, l.status);
     }
 
@@ -326,11 +435,11 @@ contract DataUseLicensing is IDataUseLicensing {
     }
 
     function _checkConsent(uint256 datasetId) private view {
-        ConsentRecord storage c = _consents[datasetId];
-        if (c.required && !c.given) revert DataUseLicensingConsentWithdrawn(datasetId);
+        uint256 withdrawn = _withdrawnConsent(datasetId);
+        if (withdrawn != 0) revert DataUseLicensingConsentWithdrawn(withdrawn);
     }
 
-    function _checkCovered(uint256 licenseId, License storage l, uint32 version) private view {
+    function _checkCovered(uint256 licenseId, Record storage l, uint32 version) private view {
         bool covered = version == l.fromVersion
             || (l.futureVersions && version > l.fromVersion && version <= registry.dataset(l.datasetId).versionCount);
         if (!covered) revert DataUseLicensingVersionNotCovered(licenseId, version);

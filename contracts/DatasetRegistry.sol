@@ -12,12 +12,17 @@ contract DatasetRegistry is IDatasetRegistry {
     uint16 private constant _CODEC_RAW = 0x55;
     uint16 private constant _CODEC_DAG_PB = 0x70;
 
+    /// @notice Most distinct ancestors a dataset may have. Licensing checks the consent of every
+    /// ancestor at each grant and each recorded use, so this bounds their gas.
+    uint256 public constant MAX_ANCESTORS = 16;
+
     IConsortium public immutable consortium;
     uint256 public datasetCount;
 
     mapping(uint256 datasetId => Dataset) private _datasets;
     mapping(uint256 datasetId => mapping(uint32 version => Version)) private _versions;
     mapping(uint256 datasetId => uint256[]) private _derivedFrom;
+    mapping(uint256 datasetId => uint256[]) private _ancestors;
     mapping(uint256 datasetId => mapping(uint32 version => mapping(address recipient => bytes32))) private
         _keyBundles;
 
@@ -47,7 +52,10 @@ contract DatasetRegistry is IDatasetRegistry {
         }
         datasetId = ++datasetCount;
         _datasets[datasetId] = Dataset({owner: msg.sender, createdAt: uint64(block.timestamp), versionCount: 0});
-        if (parents.length > 0) _derivedFrom[datasetId] = parents;
+        if (parents.length > 0) {
+            _derivedFrom[datasetId] = parents;
+            _ancestors[datasetId] = _lineage(parents);
+        }
         emit DatasetRegistered(datasetId, msg.sender, parents);
         _appendVersion(datasetId, input);
     }
@@ -101,6 +109,18 @@ contract DatasetRegistry is IDatasetRegistry {
     }
 
     /// @inheritdoc IDatasetRegistry
+    function ancestors(uint256 datasetId) external view returns (uint256[] memory) {
+        _checkDataset(datasetId);
+        return _ancestors[datasetId];
+    }
+
+    /// @inheritdoc IDatasetRegistry
+    function isErased(uint256 datasetId, uint32 version_) external view returns (bool) {
+        _checkVersion(datasetId, version_);
+        return _versions[datasetId][version_].erased;
+    }
+
+    /// @inheritdoc IDatasetRegistry
     function keyBundle(uint256 datasetId, uint32 version_, address recipient) external view returns (bytes32) {
         return _keyBundles[datasetId][version_][recipient];
     }
@@ -136,6 +156,33 @@ contract DatasetRegistry is IDatasetRegistry {
             _keyBundles[datasetId][version_][msg.sender] = input.ownerKeyDigest;
             emit KeyBundlePublished(datasetId, version_, msg.sender, input.ownerKeyDigest);
         }
+    }
+
+    /// @dev The parents and their recorded ancestors, each once. Resolved at registration (the
+    /// parents' ancestors are already closed), so readers never walk the graph.
+    function _lineage(uint256[] calldata parents) private view returns (uint256[] memory lineage) {
+        uint256[] memory found = new uint256[](MAX_ANCESTORS);
+        uint256 n = 0;
+        for (uint256 i = 0; i < parents.length; ++i) {
+            n = _include(found, n, parents[i]);
+            uint256[] storage up = _ancestors[parents[i]];
+            for (uint256 j = 0; j < up.length; ++j) {
+                n = _include(found, n, up[j]);
+            }
+        }
+        lineage = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            lineage[i] = found[i];
+        }
+    }
+
+    function _include(uint256[] memory found, uint256 n, uint256 datasetId) private pure returns (uint256) {
+        for (uint256 i = 0; i < n; ++i) {
+            if (found[i] == datasetId) return n;
+        }
+        if (n == MAX_ANCESTORS) revert DatasetRegistryLineageTooLarge(MAX_ANCESTORS);
+        found[n] = datasetId;
+        return n + 1;
     }
 
     function _checkInput(VersionInput calldata input) private pure {

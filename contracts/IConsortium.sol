@@ -20,7 +20,8 @@ interface IConsortium {
         AllowAccount,
         DisallowAccount,
         AllowNode,
-        DisallowNode
+        DisallowNode,
+        SetVotingPeriod
     }
 
     enum ProposalStatus {
@@ -30,10 +31,16 @@ interface IConsortium {
         Cancelled
     }
 
+    /// @dev `admission` numbers the account's admissions (1 for the first, 2 after a removal and
+    /// re-admission, ...): other contracts record it with what they grant to the member, and a
+    /// mismatch later means that membership ended. `governorTerm` numbers the times the account
+    /// became a governor; an approval only counts during the term it was given in.
     struct Member {
         uint32 roles;
         MemberStatus status;
         uint64 joinedAt;
+        uint32 admission;
+        uint32 governorTerm;
         bytes32 metadataHash;
         bytes hpkePublicKey;
     }
@@ -45,6 +52,7 @@ interface IConsortium {
         uint64 createdAt;
         uint64 deadline;
         uint32 approvals;
+        uint32 proposerAdmission;
         bytes payload;
     }
 
@@ -62,6 +70,7 @@ interface IConsortium {
     event MemberKeyRotated(address indexed account, bytes hpkePublicKey);
     event MemberMetadataUpdated(address indexed account, bytes32 metadataHash);
     event ThresholdChanged(uint256 oldThreshold, uint256 newThreshold, uint256 indexed proposalId);
+    event VotingPeriodChanged(uint64 oldPeriod, uint64 newPeriod, uint256 indexed proposalId);
     event AccountAllowlisted(address indexed account);
     event AccountDisallowed(address indexed account);
     event NodeAllowlisted(bytes32 indexed nodeId, bytes publicKey, string host, uint16 port);
@@ -80,6 +89,7 @@ interface IConsortium {
     error ConsortiumInvalidRoles(uint32 roles);
     error ConsortiumInvalidPublicKey(uint256 length);
     error ConsortiumInvalidThreshold(uint256 threshold, uint256 governors);
+    error ConsortiumInvalidVotingPeriod(uint64 votingPeriod, uint64 min, uint64 max);
     error ConsortiumInvalidNode(uint256 publicKeyLength);
     error ConsortiumFoundersMismatch();
     error ConsortiumUnknownProposal(uint256 proposalId);
@@ -95,8 +105,8 @@ interface IConsortium {
 
     // ---- proposals ----
 
-    /// @notice Proposes to admit `account` with `roles`, its HPKE public key and a hash of its
-    /// off-chain metadata document. Only active members may propose.
+    /// @notice Proposes to admit `account` with `roles`, its HPKE public key (a 32-byte X25519
+    /// public key) and a hash of its off-chain metadata document. Only active members may propose.
     function proposeAdmit(address account, uint32 roles, bytes calldata hpkePublicKey, bytes32 metadataHash)
         external
         returns (uint256 proposalId);
@@ -110,6 +120,10 @@ interface IConsortium {
     /// @notice Proposes a new approval threshold `k` (1 <= k <= number of governors).
     function proposeThreshold(uint256 threshold) external returns (uint256 proposalId);
 
+    /// @notice Proposes a new voting period (MIN_VOTING_PERIOD..MAX_VOTING_PERIOD seconds). It
+    /// applies to proposals created after the change; open proposals keep their deadline.
+    function proposeVotingPeriod(uint64 newVotingPeriod) external returns (uint256 proposalId);
+
     /// @notice Proposes to add (`allowed` true) or remove `account` on the account allowlist.
     function proposeAccountAllowlist(address account, bool allowed) external returns (uint256 proposalId);
 
@@ -119,18 +133,23 @@ interface IConsortium {
         external
         returns (uint256 proposalId);
 
-    /// @notice Approves a pending proposal. Only governors; one approval each.
+    /// @notice Approves a pending proposal. Only governors; one approval each per governor term
+    /// (a governor demoted and promoted again may approve again: its earlier approval no longer
+    /// counts).
     function approve(uint256 proposalId) external;
 
-    /// @notice Executes a pending proposal once enough current governors approved it.
+    /// @notice Executes a pending proposal once enough approvals count now: an approval counts
+    /// only while its giver is a governor in the same governor term (and the same admission) as
+    /// when it approved. Demotion, removal, re-promotion or re-admission void earlier approvals.
     function execute(uint256 proposalId) external;
 
-    /// @notice Withdraws a pending proposal. Only its proposer.
+    /// @notice Withdraws a pending proposal. Only its proposer, and only while it is still the
+    /// member (same admission) that proposed: a removed proposer cannot cancel.
     function cancel(uint256 proposalId) external;
 
     // ---- self service ----
 
-    /// @notice Replaces the caller's HPKE public key (key rotation).
+    /// @notice Replaces the caller's HPKE public key (key rotation): a 32-byte X25519 public key.
     function rotateKey(bytes calldata hpkePublicKey) external;
 
     /// @notice Replaces the hash of the caller's off-chain metadata document.
@@ -144,13 +163,18 @@ interface IConsortium {
     /// @notice The member record of `account` (status None for strangers).
     function member(address account) external view returns (Member memory);
 
+    /// @notice The number of `account`'s current admission while it is an active member, 0
+    /// otherwise. Contracts record it with a license or delegation and treat a later mismatch
+    /// as the end of that membership, so removal ends them for good, re-admission or not.
+    function activeAdmission(address account) external view returns (uint32);
+
     /// @notice Every account that was ever admitted, in admission order.
     function memberAccounts() external view returns (address[] memory);
 
-    /// @notice The proposal `proposalId`.
+    /// @notice The proposal `proposalId`; its `approvals` are those that count now (see `execute`).
     function proposal(uint256 proposalId) external view returns (Proposal memory);
 
-    /// @notice Whether `governor` approved `proposalId`.
+    /// @notice Whether `governor` approved `proposalId` and that approval counts now.
     function hasApproved(uint256 proposalId, address governor) external view returns (bool);
 
     /// @notice Number of proposals created so far (ids run from 1 to this number).

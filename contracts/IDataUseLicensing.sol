@@ -87,8 +87,13 @@ interface IDataUseLicensing {
     error DataUseLicensingSelfGrant(uint256 licenseId);
     error DataUseLicensingInvalidKind(uint8 kind);
     error DataUseLicensingVersionErased(uint256 datasetId, uint32 version);
+    error DataUseLicensingMembershipEnded(address account, uint32 recordedAdmission, uint32 currentAdmission);
+    error DataUseLicensingDelegationEnded(uint256 datasetId, address delegate);
 
     /// @notice Asks the owner of `datasetId` for a license. Only members other than the owner.
+    /// The requester's admission number (IConsortium.activeAdmission) is recorded: the request,
+    /// and the license granted on it, end for good if that membership ends, even if the account
+    /// is admitted again.
     function request(
         uint256 datasetId,
         uint32 purpose,
@@ -98,39 +103,47 @@ interface IDataUseLicensing {
         bytes32 justificationHash
     ) external returns (uint256 licenseId);
 
-    /// @notice Grants request `licenseId` on `terms`. A license already granted to the same
-    /// licensee for the same dataset, purpose and disease is superseded by this one.
-    /// Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the requested
-    /// term from now), for the requested purpose or a narrower one, with at least the requested
-    /// modifiers, covering the current version (whose wrapped key is at `bundleDigest`) and, if
-    /// `terms.futureVersions`, later ones. Owner or delegate only, while a member.
+    /// @notice Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the
+    /// requested term from now), for the requested purpose or a narrower one, with at least the
+    /// requested modifiers, covering the current version (whose wrapped key is at `bundleDigest`)
+    /// and, if `terms.futureVersions`, later ones. A license already granted to the same licensee
+    /// for the same dataset, purpose and disease is superseded by this one. Owner or delegate
+    /// only, while a member, never to itself; refused while the consent of the dataset or of any
+    /// of its ancestors is withdrawn, or when the current version is erased.
     function grant(uint256 licenseId, Terms calldata terms, bytes32 bundleDigest) external;
 
-    /// @notice Declines a pending request. Owner or delegate only.
+    /// @notice Declines a pending request. The owner (even one that left the consortium) or a
+    /// delegate in force.
     function reject(uint256 licenseId) external;
 
-    /// @notice Ends a granted license now. Owner or delegate only.
+    /// @notice Ends a granted license now. The owner (even one that left the consortium: it may
+    /// always stop a use) or a delegate in force; a delegate that left has no power left.
     function revoke(uint256 licenseId) external;
 
     /// @notice Sets a new expiry for a granted license: in the future, at most the requested term
-    /// from now (renewal never makes a license longer than what was asked for). Owner or delegate.
+    /// from now (renewal never makes a license longer than what was asked for). Owner or delegate,
+    /// while a member, never for its own license.
     function renew(uint256 licenseId, uint64 expiresAt) external;
 
     /// @notice Records where the licensee's wrapped key for a later version is stored. Only while
-    /// the license is valid and covers that version. Owner or delegate only.
+    /// the license is valid and covers that version, which is not erased. Owner or delegate,
+    /// while a member, never to itself.
     function deliverKey(uint256 licenseId, uint32 version, bytes32 bundleDigest) external;
 
     /// @notice Records one use (`kind`: 0 fetch, 1 compute, 2 other) of a version by its licensee;
     /// refused unless the license is valid now.
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external;
 
-    /// @notice Names (or removes) a delegate, an active member, who may grant, reject, revoke and
-    /// renew for `datasetId`. Owner only, while a member.
+    /// @notice Names (or removes) a delegate, an active member, who may grant, reject, revoke,
+    /// renew and deliver keys for `datasetId`. Owner only, while a member. The delegation counts
+    /// only while the owner and the delegate both stay in the membership (admission) they had
+    /// when it was made: the removal of either ends it for good.
     function setDelegate(uint256 datasetId, address delegate, bool allowed) external;
 
     /// @notice Flags `datasetId` as needing the consent of `patient` (a member with the patient
     /// role); consent starts as given. Once only: the owner can neither reset a withdrawal nor
-    /// swap the patient. Owner only.
+    /// swap the patient. Owner only. Datasets derived from `datasetId` (directly or through
+    /// copies of copies, see IDatasetRegistry.ancestors) are bound by this consent too.
     function requireConsent(uint256 datasetId, address patient) external;
 
     /// @notice The patient gives (`given` true) or withdraws consent for `datasetId`.
@@ -143,8 +156,12 @@ interface IDataUseLicensing {
         view
         returns (bool);
 
-    /// @notice Whether license `licenseId` is granted, unexpired and its dataset's consent holds.
+    /// @notice Whether license `licenseId` is granted, unexpired, its licensee still in the
+    /// membership it asked in, and the consent of its dataset and of every ancestor holds.
     function isValid(uint256 licenseId) external view returns (bool);
+
+    /// @notice Whether `account` is a delegate for `datasetId` whose delegation is in force now.
+    function isDelegate(uint256 datasetId, address account) external view returns (bool);
 
     /// @notice The license (or request) `licenseId`.
     function license(uint256 licenseId) external view returns (License memory);
@@ -155,6 +172,7 @@ interface IDataUseLicensing {
     /// @notice Number of requests so far (ids run from 1).
     function licenseCount() external view returns (uint256);
 
-    /// @notice Whether `datasetId` needs consent, from whom, and whether it is given now.
+    /// @notice Whether `datasetId` itself needs consent, from whom, and whether it is given now
+    /// (its ancestors' consent also binds it: see `isValid`).
     function consent(uint256 datasetId) external view returns (bool required, address patient, bool given);
 }

@@ -66,9 +66,12 @@ interface IDatasetRegistry {
     error DatasetRegistryVersionErased(uint256 datasetId, uint32 version);
     error DatasetRegistryInvalidVersion(string field);
     error DatasetRegistryInvalidRecipient(address recipient);
+    error DatasetRegistryLineageTooLarge(uint256 maxAncestors);
 
     /// @notice Registers a new dataset owned by the caller (an active member) with its first
-    /// version, derived from the existing datasets `derivedFrom`.
+    /// version, derived from the existing datasets `derivedFrom`. Its ancestors (parents, their
+    /// parents, ...) are resolved and recorded now; a lineage of more than MAX_ANCESTORS distinct
+    /// datasets is refused, which keeps every later consent check over it bounded.
     function registerDataset(VersionInput calldata input, uint256[] calldata derivedFrom)
         external
         returns (uint256 datasetId);
@@ -93,6 +96,13 @@ interface IDatasetRegistry {
 
     /// @notice The datasets `datasetId` was derived from.
     function derivedFrom(uint256 datasetId) external view returns (uint256[] memory);
+
+    /// @notice Every dataset `datasetId` descends from (parents, their parents, ...), each once,
+    /// at most MAX_ANCESTORS. Empty for a dataset registered without parents.
+    function ancestors(uint256 datasetId) external view returns (uint256[] memory);
+
+    /// @notice Whether version `version` of `datasetId` is erased (reverts for unknown versions).
+    function isErased(uint256 datasetId, uint32 version) external view returns (bool);
 
     /// @notice The digest of the raw block holding `recipient`'s wrapped key for a version (0: none).
     function keyBundle(uint256 datasetId, uint32 version, address recipient) external view returns (bytes32);

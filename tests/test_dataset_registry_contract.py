@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 import pytest
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
@@ -142,3 +143,39 @@ def test_events_for_every_change(reg: Registry) -> None:
     assert published["recipient"] == reg.owner.address
     receipt = reg.call(reg.owner, "eraseVersion", registered["datasetId"], 1)
     assert contract.events.VersionErased().process_receipt(receipt, errors=DISCARD)[0]["args"]["version"] == 1
+
+
+def test_ancestors_are_resolved_at_registration(reg: Registry) -> None:
+    """Issue 7 item 7: the whole lineage (copy of a copy), each ancestor once, for consent checks."""
+    a, b = reg.register(), reg.register()
+    child = reg.register(tx=reg.other, parents=[a, a])  # a parent named twice is one ancestor
+    grandchild = reg.register(parents=[child, b])
+    great = reg.register(tx=reg.other, parents=[grandchild, a])  # a reached twice, listed once
+    assert list(reg.view("ancestors", a)) == []
+    assert list(reg.view("ancestors", child)) == [a]
+    assert list(reg.view("ancestors", grandchild)) == [child, a, b]
+    assert sorted(reg.view("ancestors", great)) == sorted([grandchild, child, a, b])
+    assert list(reg.view("derivedFrom", great)) == [grandchild, a]  # the direct parents, as given
+    with pytest.raises(ContractLogicError):
+        reg.view("ancestors", 99)
+
+
+def test_lineage_is_bounded(reg: Registry) -> None:
+    limit = reg.view("MAX_ANCESTORS")
+    assert limit == 16
+    roots = [reg.register() for _ in range(limit + 1)]
+    assert reverts("DatasetRegistryLineageTooLarge", reg, reg.owner, "registerDataset", version_input(),
+                   roots) == {"maxAncestors": limit}
+    wide = reg.register(parents=roots[:limit])  # exactly the limit is fine...
+    assert len(reg.view("ancestors", wide)) == limit
+    reverts("DatasetRegistryLineageTooLarge", reg, reg.owner, "registerDataset", version_input(),
+            [wide])  # ...but a child of it would have limit + 1
+
+
+def test_is_erased(reg: Registry) -> None:
+    dataset_id = reg.register()
+    assert reg.view("isErased", dataset_id, 1) is False
+    reg.call(reg.owner, "eraseVersion", dataset_id, 1)
+    assert reg.view("isErased", dataset_id, 1) is True
+    with pytest.raises(ContractLogicError):  # an unknown version
+        reg.view("isErased", dataset_id, 2)

@@ -73,10 +73,10 @@ class Lic:
     def now(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]
 
-    def register(self, tx: Transactor | None = None) -> int:
+    def register(self, tx: Transactor | None = None, parents: list[int] | None = None) -> int:
         registry = bind(self.w3, DATASET_REGISTRY, self.registry)
-        receipt = (tx or self.hospital).call_function(registry.functions.registerDataset(version_input(), []),
-                                                      contract=DATASET_REGISTRY)
+        receipt = (tx or self.hospital).call_function(
+            registry.functions.registerDataset(version_input(), parents or []), contract=DATASET_REGISTRY)
         return registry.events.DatasetRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["datasetId"]
 
     def add_version(self, dataset: int | None = None) -> None:
@@ -115,6 +115,14 @@ class Lic:
 
     def remove_member(self, account: str) -> None:
         self.consortium.execute(self.consortium.propose_remove(account))
+
+    def readmit(self, account: str, roles: Role) -> None:
+        self.consortium.execute(self.consortium.propose_admit(account, roles, secrets.token_bytes(32)))
+
+    def erase(self, version: int, dataset: int | None = None) -> None:
+        registry = bind(self.w3, DATASET_REGISTRY, self.registry)
+        self.hospital.call_function(registry.functions.eraseVersion(dataset or self.dataset, version),
+                                    contract=DATASET_REGISTRY)
 
 
 @pytest.fixture
@@ -641,3 +649,170 @@ def test_is_authorized_is_false_for_malformed_purposes(lic: Lic) -> None:
     assert lic.authorized(lic.pharma, GRU)
     assert not lic.authorized(lic.pharma, 99)  # ...but not an unknown code
     assert not lic.authorized(lic.pharma, 7)  # nor disease-specific research without a disease
+
+
+# ---- issue 7: membership ends delegations and licenses for good ----
+
+def test_a_delegation_ends_when_the_owner_is_removed(lic: Lic) -> None:
+    """Item 1: the removed owner can no longer withdraw it, so it must stop counting by itself."""
+    owner, delegate = lic.cro, lic.hospital
+    dataset = lic.register(owner)
+    lic.call(owner, "setDelegate", dataset, delegate.address, True)
+    assert lic.view("isDelegate", dataset, delegate.address)
+    pending = lic.request(purpose=GRU, dataset=dataset)
+    granted = lic.request(purpose=HMB, dataset=dataset)
+    lic.grant(granted, tx=delegate, purpose=HMB)
+    lic.remove_member(owner.address)
+    assert not lic.view("isDelegate", dataset, delegate.address)
+    for fn, args in (("grant", (pending, lic.terms(), ZERO32)), ("reject", (pending,)), ("revoke", (granted,)),
+                     ("renew", (granted, lic.now() + DAY)), ("deliverKey", (granted, 1, b"\x61" * 32))):
+        assert lic.reverts("DataUseLicensingDelegationEnded", delegate, fn, *args) == {
+            "datasetId": dataset, "delegate": delegate.address}
+    assert lic.view("license", pending)[STATUS] == REQUESTED and lic.view("license", granted)[STATUS] == GRANTED
+    lic.call(owner, "revoke", granted)  # the owner that left may still stop a use
+    # re-admitting the owner does not revive the delegation either
+    lic.readmit(owner.address, Role.CRO)
+    assert not lic.view("isDelegate", dataset, delegate.address)
+    lic.reverts("DataUseLicensingDelegationEnded", delegate, "grant", pending, lic.terms(), ZERO32)
+    lic.call(owner, "setDelegate", dataset, delegate.address, True)  # only a new delegation counts
+    lic.grant(pending, tx=delegate)
+    assert lic.authorized(lic.pharma, GRU, dataset=dataset)
+
+
+def test_an_expelled_delegate_can_neither_revoke_nor_reject(lic: Lic) -> None:
+    """Item 2: stopping a use after leaving is the owner's exception, not a delegate's."""
+    delegate = lic.cro
+    lic.call(lic.hospital, "setDelegate", lic.dataset, delegate.address, True)
+    granted = lic.licensed(purpose=HMB)
+    pending = lic.request(purpose=GRU)
+    lic.remove_member(delegate.address)
+    for fn, args in (("revoke", (granted,)), ("reject", (pending,))):
+        assert lic.reverts("DataUseLicensingNotMember", delegate, fn, *args) == {"account": delegate.address}
+    assert lic.view("isValid", granted) and lic.view("license", pending)[STATUS] == REQUESTED
+    # re-admitted, it is not a delegate again until the owner says so
+    lic.readmit(delegate.address, Role.CRO)
+    for fn, args in (("revoke", (granted,)), ("reject", (pending,))):
+        assert lic.reverts("DataUseLicensingDelegationEnded", delegate, fn, *args) == {
+            "datasetId": lic.dataset, "delegate": delegate.address}
+    assert lic.view("isValid", granted)
+
+
+def test_readmission_revives_no_license_or_request(lic: Lic) -> None:
+    """Item 3: a removal ends the licensee's licenses and requests for good."""
+    granted = lic.licensed(purpose=GRU)
+    pending = lic.request(purpose=HMB)
+    lic.remove_member(lic.pharma.address)
+    lic.readmit(lic.pharma.address, Role.PHARMA)
+    assert lic.view("license", granted)[STATUS] == GRANTED  # the record stays ...
+    assert not lic.view("isValid", granted) and not lic.authorized(lic.pharma, GRU)  # ... and is dead
+    assert lic.reverts("DataUseLicensingNotValid", lic.pharma, "recordAccess", granted, 1, 0) == {
+        "licenseId": granted}
+    lic.reverts("DataUseLicensingNotValid", lic.hospital, "deliverKey", granted, 1, b"\x62" * 32)
+    assert lic.reverts("DataUseLicensingMembershipEnded", lic.hospital, "grant", pending, lic.terms(purpose=HMB),
+                       ZERO32) == {"account": lic.pharma.address, "recordedAdmission": 1, "currentAdmission": 2}
+    lic.call(lic.hospital, "renew", granted, lic.now() + DAY)  # even renewed, it stays dead
+    assert not lic.view("isValid", granted)
+    # a request of the new membership is granted and valid as usual
+    fresh = lic.licensed(purpose=GRU)
+    assert lic.view("isValid", fresh) and lic.authorized(lic.pharma, GRU)
+
+
+def test_readmission_revives_no_delegation(lic: Lic) -> None:
+    """Item 3: the delegate's removal ends its delegation, re-admitted or not."""
+    delegate = lic.cro
+    lic.call(lic.hospital, "setDelegate", lic.dataset, delegate.address, True)
+    pending = lic.request(purpose=GRU)
+    lic.remove_member(delegate.address)
+    lic.readmit(delegate.address, Role.CRO)
+    assert not lic.view("isDelegate", lic.dataset, delegate.address)
+    assert lic.reverts("DataUseLicensingDelegationEnded", delegate, "grant", pending, lic.terms(), ZERO32) == {
+        "datasetId": lic.dataset, "delegate": delegate.address}
+    assert lic.view("license", pending)[STATUS] == REQUESTED
+    lic.call(lic.hospital, "setDelegate", lic.dataset, delegate.address, True)
+    assert lic.view("isDelegate", lic.dataset, delegate.address)
+    lic.grant(pending, tx=delegate)
+
+
+def test_a_delegate_neither_renews_nor_keys_its_own_license(lic: Lic, chain) -> None:  # noqa: ANN001
+    """Item 4: the self-grant rule applies to renew and deliverKey too."""
+    lic.call(lic.hospital, "setDelegate", lic.dataset, lic.pharma.address, True)
+    own = lic.licensed(purpose=HMB, expires_in=30)  # granted by the owner
+    lic.add_version()
+    assert lic.reverts("DataUseLicensingSelfGrant", lic.pharma, "deliverKey", own, 2, b"\x63" * 32) == {
+        "licenseId": own}
+    assert lic.view("keyBundle", own, 2) == ZERO32
+    chain.advance_time(40)
+    assert not lic.view("isValid", own)
+    assert lic.reverts("DataUseLicensingSelfGrant", lic.pharma, "renew", own, lic.now() + 10 * DAY) == {
+        "licenseId": own}
+    assert not lic.view("isValid", own)
+    # for others' licenses the delegate keeps its powers
+    other = lic.licensed(tx=lic.cro, purpose=HMB, expires_in=30)
+    lic.call(lic.pharma, "renew", other, lic.now() + DAY)
+    lic.call(lic.pharma, "deliverKey", other, 2, b"\x64" * 32)
+
+
+def test_no_grant_or_key_delivery_for_an_erased_version(lic: Lic) -> None:
+    """Item 6: as publishKeyBundle, grant and deliverKey refuse an erased version."""
+    covering = lic.licensed(purpose=HMB, future=True)
+    lic.add_version()
+    lic.erase(2)
+    assert lic.reverts("DataUseLicensingVersionErased", lic.hospital, "deliverKey", covering, 2, b"\x65" * 32) == {
+        "datasetId": lic.dataset, "version": 2}
+    assert lic.view("keyBundle", covering, 2) == ZERO32
+    pending = lic.request(tx=lic.cro, purpose=GRU)
+    assert lic.reverts("DataUseLicensingVersionErased", lic.hospital, "grant", pending, lic.terms(),
+                       b"\x66" * 32) == {"datasetId": lic.dataset, "version": 2}
+    assert lic.reverts("DataUseLicensingVersionErased", lic.hospital, "grant", pending, lic.terms(),
+                       ZERO32) == {"datasetId": lic.dataset, "version": 2}
+    assert lic.view("license", pending)[STATUS] == REQUESTED
+    lic.add_version()  # a live version again: granting resumes, from version 3
+    lic.grant(pending)
+    assert lic.view("license", pending)[FROM_VERSION] == 3
+
+
+# ---- issue 7 item 7: consent follows the lineage ----
+
+def test_consent_binds_copies_and_copies_of_copies(lic: Lic) -> None:
+    original = lic.dataset
+    lic.call(lic.hospital, "requireConsent", original, lic.patient.address)
+    copy = lic.register(parents=[original])
+    copy_of_copy = lic.register(lic.cro, parents=[copy])  # another member's derived work
+    lid = lic.request(purpose=HMB, dataset=copy_of_copy)
+    lic.grant(lid, tx=lic.cro, purpose=HMB)
+    lic.call(lic.pharma, "recordAccess", lid, 1, 0)
+
+    lic.call(lic.patient, "setConsent", original, False)
+    assert not lic.view("isValid", lid) and not lic.authorized(lic.pharma, HMB, dataset=copy_of_copy)
+    assert lic.reverts("DataUseLicensingConsentWithdrawn", lic.pharma, "recordAccess", lid, 1, 0) == {
+        "datasetId": original}
+    for dataset, owner in ((copy, lic.hospital), (copy_of_copy, lic.cro)):
+        pending = lic.request(purpose=GRU, dataset=dataset)
+        assert lic.reverts("DataUseLicensingConsentWithdrawn", owner, "grant", pending, lic.terms(), ZERO32) == {
+            "datasetId": original}
+    lic.reverts("DataUseLicensingNotValid", lic.cro, "deliverKey", lid, 1, ZERO32)
+    # an unrelated dataset of the same owner is not affected
+    unrelated = lic.register(lic.cro)
+    free = lic.request(purpose=HMB, dataset=unrelated)
+    lic.grant(free, tx=lic.cro, purpose=HMB)
+    assert lic.authorized(lic.pharma, HMB, dataset=unrelated)
+
+    lic.call(lic.patient, "setConsent", original, True)
+    assert lic.view("isValid", lid) and lic.authorized(lic.pharma, HMB, dataset=copy_of_copy)
+    lic.call(lic.pharma, "recordAccess", lid, 1, 0)
+
+
+def test_consent_required_after_the_copy_still_binds_it(lic: Lic) -> None:
+    copy = lic.register(lic.cro, parents=[lic.dataset])
+    lid = lic.request(purpose=GRU, dataset=copy)
+    lic.grant(lid, tx=lic.cro)
+    lic.call(lic.hospital, "requireConsent", lic.dataset, lic.patient.address)
+    lic.call(lic.patient, "setConsent", lic.dataset, False)
+    assert not lic.view("isValid", lid)
+    assert lic.reverts("DataUseLicensingConsentWithdrawn", lic.pharma, "recordAccess", lid, 1, 0) == {
+        "datasetId": lic.dataset}
+    # one of several parents withdrawn is enough
+    merged = lic.register(lic.cro, parents=[lic.register(), copy])
+    pending = lic.request(purpose=GRU, dataset=merged)
+    assert lic.reverts("DataUseLicensingConsentWithdrawn", lic.cro, "grant", pending, lic.terms(), ZERO32) == {
+        "datasetId": lic.dataset}

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fullchain.addresses import to_bytes_hex
+from fullchain.durations import parse_duration
 from fullchain.errors import InvalidInput
 from fullchain.models import Member, Proposal, Role
 from fullchain.profiles import resolve_account
@@ -82,6 +83,8 @@ def _details(p: Proposal) -> str:
         parts.append(",".join(d["roles"]))
     if "threshold" in d:
         parts.append(f"k={d['threshold']}")
+    if "voting_period" in d:
+        parts.append(f"voting period {_duration_text(d['voting_period'])}")
     return " ".join(x for x in parts if x)
 
 
@@ -150,6 +153,22 @@ def roles(account: str, roles: str) -> None:
 def threshold(k: int) -> None:
     """Propose K as the number of governor approvals a proposal needs."""
     _proposed(connect().consortium.propose_threshold(k), f"threshold {k}")
+
+
+@propose.command("voting-period")
+@common_options
+@click.argument("duration")
+def voting_period(duration: str) -> None:
+    """Propose DURATION (e.g. 3d, 12h) as how long later proposals stay open."""
+    seconds = parse_duration(duration)
+    _proposed(connect().consortium.propose_voting_period(seconds), f"voting period {_duration_text(seconds)}")
+
+
+def _duration_text(seconds: int) -> str:
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @propose.command("allow-account")
