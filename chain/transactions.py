@@ -35,7 +35,12 @@ ERROR_HINTS: dict[str, str] = {
     "ConsortiumUnknownProposal": "check the id with `fullchain member proposals`",
 }
 
-_NONCE_ERRORS = ("nonce too low", "nonce too high", "invalid nonce", "already known", "replacement transaction")
+# How nodes say that a transaction's nonce is stale: geth/Besu/anvil "nonce too low", anvil
+# "nonce too high", py-evm "Invalid transaction nonce: Expected 14, but got 13", geth "already
+# known" / "replacement transaction underpriced" (the same nonce, sent by another process).
+_NONCE_ERRORS = ("nonce", "already known", "replacement transaction")
+# Processes sharing an account can race again after a resync; a few rounds settle it.
+_SEND_ATTEMPTS = 4
 
 
 class Transactor:
@@ -89,7 +94,8 @@ class Transactor:
 
     def send(self, tx: dict[str, Any]) -> TxReceipt:
         """Sign `tx` (gas already set) with fees, chain id and nonce filled in; send; await."""
-        for attempt in (0, 1):
+        for attempt in range(_SEND_ATTEMPTS):
+            last = attempt == _SEND_ATTEMPTS - 1
             signed = self.sign(tx)
             try:
                 receipt = self._send_sync(signed)
@@ -99,10 +105,10 @@ class Transactor:
                 tx_hash = self._w3.eth.send_raw_transaction(signed)
             except Web3RPCError as exc:
                 message = _message(exc).lower()
-                if attempt == 0 and any(m in message for m in _NONCE_ERRORS):
+                if not last and any(m in message for m in _NONCE_ERRORS):
                     self._nonce = None  # someone else used this account: ask the node again
                     continue
-                if attempt == 0 and "underpriced" in message:
+                if not last and "underpriced" in message:
                     self._fees = None
                     continue
                 raise self._rpc_error(exc) from None
