@@ -33,6 +33,15 @@ ERROR_HINTS: dict[str, str] = {
     "ConsortiumInvalidThreshold": "the threshold must be between 1 and the number of governors",
     "ConsortiumProposalNotPending": "the proposal was already executed or cancelled",
     "ConsortiumUnknownProposal": "check the id with `fullchain member proposals`",
+    "ConsortiumInvalidVotingPeriod": "give a voting period between the min and max in the error",
+    "ConsortiumInvalidPublicKey": "an HPKE public key is a 32-byte X25519 key (64 hex digits)",
+    "ConsortiumNotProposer": "only the member who proposed it may cancel it",
+    "DataUseLicensingDelegationEnded": "the owner or the delegate left the consortium; the owner must delegate again",
+    "DataUseLicensingMembershipEnded": "the account was removed since; after re-admission it must request again",
+    "DataUseLicensingSelfGrant": "a license cannot be granted, renewed or keyed by its own licensee",
+    "DataUseLicensingVersionErased": "that version was erased; use a version that still exists",
+    "DataUseLicensingConsentWithdrawn": "the patient withdrew consent for this dataset or one it derives from",
+    "DatasetRegistryLineageTooLarge": "declare at most that many ancestors in --derived-from lineage",
 }
 
 # How nodes say that a transaction's nonce is stale: geth/Besu/anvil "nonce too low", anvil
