@@ -19,7 +19,7 @@ from .contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed, PasswordRequired
 from .home import fullchain_home
-from .keys import load_hpke_private_key, load_signer
+from .keys import Identity, unlock_identity
 from .datasets import DatasetsClient
 from .journal import Journal
 from .licensing import LicensingClient
@@ -46,8 +46,7 @@ class Fullchain:
         self.connection = connection
         self.w3: Web3 = connection.w3
         self._password = password
-        self._signer: LocalAccount | None = None
-        self._hpke_key: X25519PrivateKey | None = None
+        self._keys: Identity | None = None
         self._secret: str | None = None
         self.transactor = Transactor(self.w3, self._load_signer, profile.address,
                                      confirmations=profile.confirmations, receipt_timeout=profile.receipt_timeout)
@@ -62,21 +61,22 @@ class Fullchain:
             self._secret = resolve_password(self._password)
         return self._secret
 
+    def _identity(self) -> Identity:
+        # One password stretch opens both keys (see fullchain.keys).
+        if self._keys is None:
+            self._keys = unlock_identity(profile_dir(self.home, self.profile.name), self._password_once(),
+                                         profile=self.profile.name)
+        return self._keys
+
     def _load_signer(self) -> LocalAccount:
-        if self._signer is None:
-            self._signer = load_signer(profile_dir(self.home, self.profile.name), self._password_once(),
-                                       profile=self.profile.name)
-        return self._signer
+        return self._identity().signer
 
     def _load_hpke_key(self) -> X25519PrivateKey:
-        if self._hpke_key is None:
-            self._hpke_key = load_hpke_private_key(profile_dir(self.home, self.profile.name),
-                                                   self._password_once(), profile=self.profile.name)
-        return self._hpke_key
+        return self._identity().hpke
 
     def unlock(self) -> None:
-        """Decrypt the signing key now (fails early on a wrong password)."""
-        self._load_signer()
+        """Decrypt the keys now (fails early on a wrong password)."""
+        self._identity()
 
     # ---- deployment ----
 

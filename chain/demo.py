@@ -12,7 +12,7 @@ from .client import PASSWORD_ENV, connect, init
 from .consortium import Founder
 from .duo import parse_purpose
 from .errors import ConfigError, NotAuthorized
-from .home import deployments_dir, embedded_chain_dir, fullchain_home, profiles_dir
+from .home import deployments_dir, embedded_chain_dir, fullchain_home, private_dir, profiles_dir, write_private
 from .metadata import build_metadata
 from .models import Deployment, FetchResult, Member, Registration, Role, VerifyResult
 
@@ -89,9 +89,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     cro.consortium.execute(proposal_id)
 
     work = root / "demo"
-    work.mkdir(exist_ok=True)
+    private_dir(work)
     source = work / "dm.csv"
-    source.write_bytes(synthetic_sdtm_dm())
+    write_private(source, synthetic_sdtm_dm().decode())  # plaintext (synthetic, but it shows the habit)
     progress("hospital registers an encrypted SDTM dataset (stored in the embedded block store, anchored on chain)")
     metadata = build_metadata(title="FC-001 demographics (synthetic)", standard="sdtm", domain="oncology",
                               subject_count=60, data_use=["HMB"], tier="restricted")

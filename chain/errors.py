@@ -128,3 +128,7 @@ class NotAuthorized(FullchainError):
 
 class UnknownDataset(InvalidInput):
     """No dataset or version with that number."""
+
+
+class ChainDamaged(ChainError):
+    """The embedded chain's database on disk is damaged (it is never replaced automatically)."""

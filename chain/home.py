@@ -31,9 +31,30 @@ def deployments_dir(home: Path) -> Path:
     return home / "deployments"
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a directory, creating what is missing with mode 0700 (whatever the umask).
+
+    Directories that already exist are left as they are: they may be the user's own.
+    """
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(directory, 0o700)
+    return path
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, atomically (never a half-written keystore)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

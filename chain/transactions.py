@@ -33,9 +33,23 @@ ERROR_HINTS: dict[str, str] = {
     "ConsortiumInvalidThreshold": "the threshold must be between 1 and the number of governors",
     "ConsortiumProposalNotPending": "the proposal was already executed or cancelled",
     "ConsortiumUnknownProposal": "check the id with `fullchain member proposals`",
+    "ConsortiumInvalidVotingPeriod": "give a voting period between the min and max in the error",
+    "ConsortiumInvalidPublicKey": "an HPKE public key is a 32-byte X25519 key (64 hex digits)",
+    "ConsortiumNotProposer": "only the member who proposed it may cancel it",
+    "DataUseLicensingDelegationEnded": "the owner or the delegate left the consortium; the owner must delegate again",
+    "DataUseLicensingMembershipEnded": "the account was removed since; after re-admission it must request again",
+    "DataUseLicensingSelfGrant": "a license cannot be granted, renewed or keyed by its own licensee",
+    "DataUseLicensingVersionErased": "that version was erased; use a version that still exists",
+    "DataUseLicensingConsentWithdrawn": "the patient withdrew consent for this dataset or one it derives from",
+    "DatasetRegistryLineageTooLarge": "declare at most that many ancestors in --derived-from lineage",
 }
 
-_NONCE_ERRORS = ("nonce too low", "nonce too high", "invalid nonce", "already known", "replacement transaction")
+# How nodes say that a transaction's nonce is stale: geth/Besu/anvil "nonce too low", anvil
+# "nonce too high", py-evm "Invalid transaction nonce: Expected 14, but got 13", geth "already
+# known" / "replacement transaction underpriced" (the same nonce, sent by another process).
+_NONCE_ERRORS = ("nonce", "already known", "replacement transaction")
+# Processes sharing an account can race again after a resync; a few rounds settle it.
+_SEND_ATTEMPTS = 4
 
 
 class Transactor:
@@ -89,7 +103,8 @@ class Transactor:
 
     def send(self, tx: dict[str, Any]) -> TxReceipt:
         """Sign `tx` (gas already set) with fees, chain id and nonce filled in; send; await."""
-        for attempt in (0, 1):
+        for attempt in range(_SEND_ATTEMPTS):
+            last = attempt == _SEND_ATTEMPTS - 1
             signed = self.sign(tx)
             try:
                 receipt = self._send_sync(signed)
@@ -99,10 +114,10 @@ class Transactor:
                 tx_hash = self._w3.eth.send_raw_transaction(signed)
             except Web3RPCError as exc:
                 message = _message(exc).lower()
-                if attempt == 0 and any(m in message for m in _NONCE_ERRORS):
+                if not last and any(m in message for m in _NONCE_ERRORS):
                     self._nonce = None  # someone else used this account: ask the node again
                     continue
-                if attempt == 0 and "underpriced" in message:
+                if not last and "underpriced" in message:
                     self._fees = None
                     continue
                 raise self._rpc_error(exc) from None

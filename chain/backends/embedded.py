@@ -9,6 +9,7 @@ transaction, so a process killed mid-write leaves the previous head intact.
 from __future__ import annotations
 
 import ast
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +27,8 @@ from filelock import FileLock, Timeout
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from ..errors import ChainBusy
+from ..errors import ChainBusy, ChainDamaged
+from ..home import private_dir
 
 # Enough for many dataset registrations at genesis; the development accounts exist only here.
 DEV_ACCOUNT_COUNT = 10
@@ -36,6 +38,9 @@ class SqliteAtomicDB(BaseAtomicDB):
     """py-evm's key-value interface over one SQLite table; atomic batches are transactions."""
 
     def __init__(self, path: Path) -> None:
+        # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # WAL keeps readers of other processes unblocked; NORMAL sync survives a killed process.
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -89,6 +94,7 @@ class PersistentPyEVMBackend(PyEVMBackend):
 
     def __init__(self, db: SqliteAtomicDB) -> None:
         self._disk_db = db
+        self.path = db.path
         super().__init__()
 
     def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
@@ -131,6 +137,14 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._lock_timeout = lock_timeout
 
     def make_request(self, method: Any, params: Any) -> Any:
+        try:
+            return self._request(method, params)
+        except sqlite3.DatabaseError:
+            raise ChainDamaged(f"the embedded chain database {self._backend.path} is damaged",
+                               hint=f"restore it from a backup; or, for a development chain you can lose, "
+                                    f"move {self._backend.path.parent} away and deploy again") from None
+
+    def _request(self, method: Any, params: Any) -> Any:
         with self._locked():
             self._backend.reload()
             namespace, _, endpoint = method.partition("_")
@@ -143,6 +157,8 @@ class EmbeddedProvider(EthereumTesterProvider):
                 return self._error(3, "execution reverted", _revert_data(failure))
             except NotImplementedError:
                 return self._error(-32601, f"method not supported by the embedded chain: {method}")
+            except sqlite3.DatabaseError:
+                raise
             except Exception as exc:  # eth-tester's validation errors: report like a node would
                 return self._error(-32000, str(exc))
         self._current_request_id += 1
@@ -187,8 +203,8 @@ def _revert_data(failure: TransactionFailed) -> str:
 
 def open_embedded(directory: Path, *, lock_timeout: float = 60.0) -> tuple[Web3, list[bytes]]:
     """A Web3 over the embedded chain stored in `directory`, and its funded development keys."""
-    directory.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(directory / "chain.lock"))
+    private_dir(directory)
+    lock = FileLock(str(directory / "chain.lock"), mode=0o600)
     try:
         lock.acquire(timeout=lock_timeout)
     except Timeout:
@@ -197,8 +213,36 @@ def open_embedded(directory: Path, *, lock_timeout: float = 60.0) -> tuple[Web3,
             hint="wait for the other fullchain command to finish, or raise FULLCHAIN_LOCK_TIMEOUT",
         ) from None
     try:
-        backend = PersistentPyEVMBackend(SqliteAtomicDB(directory / "chain.sqlite"))
+        backend = _open_backend(directory / "chain.sqlite")
     finally:
         lock.release()
     w3 = Web3(EmbeddedProvider(backend, lock, lock_timeout))
     return w3, [key.to_bytes() for key in backend.account_keys]
+
+
+def _open_backend(path: Path) -> PersistentPyEVMBackend:
+    """The backend over the chain DB at `path`; a damaged DB is reported, never replaced."""
+    damaged = ChainDamaged(
+        f"the embedded chain database {path} is damaged",
+        hint=f"restore it from a backup; or, for a development chain you can lose, move {path.parent} "
+             f"away and run `fullchain chain deploy` again")
+    # A new chain is created only where there is no file; an existing but empty one was cut.
+    existed = path.exists()
+    if existed and path.stat().st_size == 0:
+        raise damaged
+    db = None
+    try:
+        db = SqliteAtomicDB(path)
+        # (No full integrity check here: it reads the whole file on every command. A page that
+        # is damaged further in is reported when a request reads it, see EmbeddedProvider.)
+        if existed and db._conn.execute("SELECT 1 FROM kv LIMIT 1").fetchone() and not _has_head(db):
+            raise damaged
+        return PersistentPyEVMBackend(db)
+    except sqlite3.DatabaseError:
+        if db is not None:
+            db.close()
+        raise damaged from None
+    except ChainDamaged:
+        if db is not None:
+            db.close()
+        raise

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ContentNotFound, StorageError
+from ..home import private_dir
 from . import dag
 from .car import read_car
 from .cid import DAG_PB, codec_of, digest_of, parse, to_str
@@ -54,7 +55,7 @@ class EmbeddedStore:
         self._workers = max(1, workers)
         self._window = max(1, window)
         self._shards: set[str] = set()
-        (self.root / _PINS).mkdir(parents=True, exist_ok=True)
+        private_dir(self.root / _PINS)
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.root)!r})"
@@ -78,12 +79,12 @@ class EmbeddedStore:
         final = self.block_path(cid)
         shard = final.parent.name
         if shard not in self._shards:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(final.parent)
             self._shards.add(shard)
         if final.exists():
             return
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
             while view:
@@ -145,7 +146,7 @@ class EmbeddedStore:
     def _pin(self, cid: bytes) -> None:
         pin = self.root / _PINS / to_str(cid)
         if not pin.exists():
-            os.close(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o644))
+            os.close(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600))
             if self.durable:
                 _fsync_dir(pin.parent)
 
