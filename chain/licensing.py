@@ -8,7 +8,6 @@ version when, which is what an auditor gets instead.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BlockNotFound, ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
 from .addresses import to_account
@@ -86,7 +85,7 @@ class LicensingClient:
         self._tx.unlock()
         granted = purpose or Purpose(req.purpose, req.disease)
         mask = modifier_mask(req.modifiers) | extra_modifiers
-        terms = (self._chain_now() + term, granted.number, granted.disease_bytes, mask, future_versions)
+        terms = (self._expiry(term), granted.number, granted.disease_bytes, mask, future_versions)
         # The contract's own answer, before a key is unwrapped or anything stored: a delegate is
         # known only to the contract, and it has the last word on the terms too.
         self._preflight(self.contract.functions.grant(license_id, terms, ZERO32), "grant",
@@ -106,7 +105,9 @@ class LicensingClient:
 
     def _preflight(self, fn: ContractFunction, what: str, *, license_id: int, dataset_id: int, owner: str) -> None:
         try:
-            fn.call({"from": self._tx.address})
+            # At the pending block: the time the transaction will be checked at (an eth_call at
+            # "latest" runs at the latest block's time on some nodes, which lags while idle).
+            fn.call({"from": self._tx.address}, block_identifier="pending")
         except ContractLogicError as exc:
             data = revert_bytes(exc)
             name, args = decode_revert(DATA_USE_LICENSING, data) if data else ("Reverted", {"message": exc.message})
@@ -129,7 +130,7 @@ class LicensingClient:
         return self.get(license_id)
 
     def renew(self, license_id: int, *, term_seconds: int) -> License:
-        fn = self.contract.functions.renew(license_id, self._chain_now() + term_seconds)
+        fn = self.contract.functions.renew(license_id, self._expiry(term_seconds))
         self._tx.call_function(fn, contract=DATA_USE_LICENSING)
         return self.get(license_id)
 
@@ -295,18 +296,29 @@ class LicensingClient:
     def _covers(self, lic: License, purpose: Purpose, dataset_id: int) -> bool:
         return self.is_authorized(dataset_id, purpose) and _duo_covers(Purpose(lic.purpose, lic.disease), purpose)
 
-    def _chain_now(self) -> int:
-        """Chain time, for expiries sent to the contract: it checks them against the timestamp of
-        the block that includes the call, and the gas estimate that precedes every transaction
-        runs at the latest block's. A node's clock may lag the wall clock (anvil between blocks,
-        a slow network), and an expiry computed from the wall clock is then refused as beyond
-        the term."""
-        return int(self._w3.eth.get_block("latest")["timestamp"])
+    def _chain_times(self) -> tuple[int, int]:
+        """The latest block's timestamp and the one the node would give the next block."""
+        latest = int(self._w3.eth.get_block("latest")["timestamp"])
+        try:
+            pending = int(self._w3.eth.get_block("pending")["timestamp"])
+        except (Web3RPCError, BlockNotFound, ValueError):  # a node without a pending block
+            pending = latest
+        return latest, max(latest, pending)
+
+    def _expiry(self, term: int) -> int:
+        """An expiry `term` seconds from now in chain time, never the wall clock: the contract
+        checks it against the timestamp of the block that includes the call, and the gas
+        estimate that precedes every transaction runs (on anvil, among others) at the latest
+        block's, which lags the wall clock while the chain is idle. Counting from the latest
+        block fits both, unless the chain has been idle for a good part of the term (a short
+        term): then the latest block says nothing about the next, and the pending block's time
+        is the better guess."""
+        latest, pending = self._chain_times()
+        return latest + term if pending - latest < term // 2 else pending + term
 
     def _now(self) -> int:
-        # For saying whether a license has expired: the next block is stamped no earlier than the
-        # latest one, and (on every node we know) no earlier than the wall clock.
-        return max(self._chain_now(), int(time.time()))
+        # Whether a license has expired, as the next block will see it.
+        return self._chain_times()[1]
 
 
 def _duo_covers(granted: Purpose, wanted: Purpose) -> bool:
