@@ -12,6 +12,7 @@ from eth_account import Account
 
 import fullchain
 from fullchain.backends.rpc import open_rpc
+from fullchain.crypto import wrap_key_for
 from fullchain.duo import parse_purpose
 from fullchain.errors import NotAuthorized, TransactionReverted
 from fullchain.metadata import build_metadata
@@ -175,8 +176,9 @@ def test_erasing_a_version_deletes_the_licensees_key_bundles(world, dataset: int
     cro_license = _licensed(world, "cro", dataset)
     _new_version(hospital, dataset, tmp_path)
     # A licensee whose v2 key was delivered twice (the second replaces the first on chain).
-    extra = hospital.datasets.own_bundle(hospital.datasets.version(dataset, 2))
-    redelivered = hospital.licensing._wrap_for(world["cro"].address, hospital.datasets.version(dataset, 2), extra)
+    bundle = hospital.datasets.own_bundle(hospital.datasets.version(dataset, 2))
+    wrapped = wrap_key_for(_key(world["cro"]), bundle)
+    redelivered = cids.digest_of(cids.parse(hospital.store.add([wrapped])))
     hospital.transactor.call_function(hospital.licensing.contract.functions.deliverKey(cro_license, 2, redelivered),
                                       contract="DataUseLicensing")
 
