@@ -130,9 +130,9 @@ class DatasetsClient:
     def register(self, path: Path, metadata: DatasetMetadata, *, derived_from: Sequence[int] = (),
                  progress: Progress = _no_progress) -> Registration:
         """Register `path` as a new dataset owned by this profile."""
-        self._unlock()
         for parent in derived_from:
             self._dataset_raw(parent)
+        self._precheck(path)
         return self._register_once(path, metadata, None, list(derived_from), progress)
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
@@ -140,17 +140,21 @@ class DatasetsClient:
         """Append `path` as the next version of dataset `dataset_id` (owner only). Licensees
         with rights to later versions get its key; those it cannot be delivered to are listed
         in the result's `deliveries.skipped`, with the reason."""
-        self._unlock()
         owner = self._dataset_raw(dataset_id)[0]
         if owner != self._tx.address:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
+        self._precheck(path)
         return self._register_once(path, metadata, dataset_id, [], progress)
 
-    def _unlock(self) -> None:
-        # Both keys open with the one password (asked once): a wrong one is reported before a
-        # byte of the file is read, not after it was encrypted and uploaded.
+    def _precheck(self, path: Path) -> None:
+        """What can be refused before the password is asked, then the password: both keys
+        open with it (asked once), so a wrong one is reported before a byte of the file is
+        read, not after it was encrypted and uploaded."""
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
+        self._check_member()
         self._tx.unlock()
         self._private_key()
 
@@ -168,9 +172,6 @@ class DatasetsClient:
         """Register or finish registering, one run at a time per (file, metadata, target): a
         run that had to wait for another takes that run's result instead of registering the
         file a second time."""
-        if not path.is_file():
-            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
-        self._check_member()
         meta_bytes = metadata.to_bytes()
         digest, size = sha256_file(path, progress)
         secret = journal_secret(self._private_key())
