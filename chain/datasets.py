@@ -40,7 +40,7 @@ from .crypto import (
 )
 from .duo import Purpose
 from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
-from .journal import Journal, JournalEntry, intent_key, now
+from .journal import Journal, JournalEntry, intent_key, journal_secret, now
 from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
 from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, VerifyResult
 from .storage import ContentStore
@@ -132,26 +132,31 @@ class DatasetsClient:
         """Register `path` as a new dataset owned by this profile."""
         for parent in derived_from:
             self._dataset_raw(parent)
-        registration, key = self._register(path, metadata, None, list(derived_from), progress)
-        self._journal.remove(key)
-        return registration
+        self._precheck(path)
+        return self._register_once(path, metadata, None, list(derived_from), progress)
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
                     progress: Progress = _no_progress) -> Registration:
-        """Append `path` as the next version of dataset `dataset_id` (owner only)."""
+        """Append `path` as the next version of dataset `dataset_id` (owner only). Licensees
+        with rights to later versions get its key; those it cannot be delivered to are listed
+        in the result's `deliveries.skipped`, with the reason."""
         owner = self._dataset_raw(dataset_id)[0]
         if owner != self._tx.address:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
-        registration, key = self._register(path, metadata, dataset_id, [], progress)
-        if self._licensing is not None:  # licensees with future-version rights get the new key
-            # The journal entry outlives the anchoring until every key is delivered: if a
-            # delivery fails, the same command finds the anchored version and delivers the rest,
-            # instead of registering the file again as yet another version.
-            self._licensing().deliver_keys(dataset_id, self.version(dataset_id, registration.version))
-        self._journal.remove(key)
-        return registration
+        self._precheck(path)
+        return self._register_once(path, metadata, dataset_id, [], progress)
+
+    def _precheck(self, path: Path) -> None:
+        """What can be refused before the password is asked, then the password: both keys
+        open with it (asked once), so a wrong one is reported before a byte of the file is
+        read, not after it was encrypted and uploaded."""
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
+        self._check_member()
+        self._tx.unlock()
+        self._private_key()
 
     def owner_of(self, dataset_id: int) -> str:
         return self._dataset_raw(dataset_id)[0]
@@ -162,34 +167,57 @@ class DatasetsClient:
         assert bundle is not None
         return bundle
 
-    def _register(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
-                  derived_from: list[int], progress: Progress) -> tuple[Registration, str]:
-        """Register or finish registering; returns the result and its journal key, which the
-        caller removes once everything that follows the anchoring is done."""
-        if not path.is_file():
-            raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
-        self._check_member()
+    def _register_once(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
+                       derived_from: list[int], progress: Progress) -> Registration:
+        """Register or finish registering, one run at a time per (file, metadata, target): a
+        run that had to wait for another takes that run's result instead of registering the
+        file a second time."""
         meta_bytes = metadata.to_bytes()
         digest, size = sha256_file(path, progress)
-        key = intent_key(digest, meta_bytes, dataset_id, derived_from)
+        secret = journal_secret(self._private_key())
+        self._journal.migrate(secret)
+        key = intent_key(secret, digest, meta_bytes, dataset_id, derived_from)
+        with self._journal.lock(key) as waited:
+            done = self._journal.done(key) if waited else None
+            if done is not None:
+                registration = self._registration(*done, resumed=True, uploaded=False)
+            else:
+                self._journal.clear_done(key)
+                registration = self._register(path, digest, size, metadata, meta_bytes, key, dataset_id,
+                                              derived_from, progress)
+            if dataset_id is not None and self._licensing is not None:
+                # Licensees with future-version rights get the new key. The journal entry outlives
+                # the anchoring until this is done: if a delivery fails (the node, the store), the
+                # same command finds the anchored version and delivers the rest, instead of
+                # registering the file again as yet another version.
+                deliveries = self._licensing().deliver_keys(dataset_id, self.version(dataset_id, registration.version))
+                registration = registration.model_copy(update={"deliveries": deliveries})
+            self._journal.finish(key, registration.dataset_id, registration.version)
+        return registration
+
+    def _register(self, path: Path, digest: bytes, size: int, metadata: DatasetMetadata, meta_bytes: bytes,
+                  key: str, dataset_id: int | None, derived_from: list[int], progress: Progress) -> Registration:
         entry = self._journal.load(key)
         resumed = entry is not None
         if entry is None:
             data_key, salt = new_data_key(), new_salt()
             commitment = make_commitment(salt, digest)
             bundle = KeyBundle(data_key=data_key, salt=salt, commitment=commitment)
-            entry = JournalEntry(plaintext_sha256=digest.hex(), size=size, dataset_id=dataset_id,
-                                 derived_from=derived_from, metadata_sha256=hashlib.sha256(meta_bytes).hexdigest(),
+            entry = JournalEntry(size=size, dataset_id=dataset_id, derived_from=derived_from,
                                  commitment="0x" + commitment.hex(),
-                                 wrapped_bundle=wrap_key_for(self._public_key, bundle).hex(), created_at=now())
+                                 wrapped_bundle=wrap_key_for(self._public_key, bundle).hex(),
+                                 from_block=self._w3.eth.block_number, created_at=now())
             self._journal.save(key, entry)
         else:
             bundle = unwrap_key(self._private_key(), bytes.fromhex(entry.wrapped_bundle))
             commitment = bundle.commitment
-
-        anchored = self._find_anchored(commitment)
-        if anchored is not None:  # the transaction of an earlier run made it: nothing to redo
-            return self._registration(*anchored, resumed=True, uploaded=False), key
+            if not verify_commitment(bundle.salt, digest, commitment):
+                raise IntegrityError(f"the journal entry {self._journal.directory / key}.json does not match {path}",
+                                     hint="delete that entry and register the file again")
+            # A fresh commitment (random salt) cannot be on chain yet: only a rerun looks.
+            anchored = self._find_anchored(commitment, entry.from_block or 0)
+            if anchored is not None:  # the transaction of an earlier run made it: nothing to redo
+                return self._registration(*anchored, resumed=True, uploaded=False)
 
         uploaded = False
         if entry.payload_cid is None or not self.store.has(entry.payload_cid):
@@ -223,14 +251,20 @@ class DatasetsClient:
             fn = self.contract.functions.registerVersion(dataset_id, version_input)
         receipt = self._tx.call_function(fn, contract=DATASET_REGISTRY)
         event = self.contract.events.VersionRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]
-        return self._registration(event["datasetId"], event["version"], resumed=resumed, uploaded=uploaded), key
+        return self._registration(event["datasetId"], event["version"], resumed=resumed, uploaded=uploaded)
 
-    def _find_anchored(self, commitment: bytes) -> tuple[int, int] | None:
+    def _find_anchored(self, commitment: bytes, from_block: int) -> tuple[int, int] | None:
+        """The version an earlier run of ours anchored with `commitment`, if any. Only blocks
+        from the entry's recorded head on are searched (a cost independent of the chain's
+        length), and only our own transactions count: another member may have copied the
+        commitment from our pending transaction, and its dataset is not ours."""
         logs = self.contract.events.VersionRegistered().get_logs(
-            from_block=0, argument_filters={"commitment": commitment})
-        if not logs:
-            return None
-        return logs[0]["args"]["datasetId"], logs[0]["args"]["version"]
+            from_block=from_block, argument_filters={"commitment": commitment})
+        for log in logs:
+            sender = self._w3.eth.get_transaction(log["transactionHash"])["from"]
+            if Web3.to_checksum_address(sender) == self._tx.address:
+                return log["args"]["datasetId"], log["args"]["version"]
+        return None
 
     def _registration(self, dataset_id: int, version: int, *, resumed: bool, uploaded: bool) -> Registration:
         v = self.version(dataset_id, version)
@@ -393,15 +427,15 @@ class DatasetsClient:
         if owner != self._tx.address:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile",
                                 hint="only the owner can erase a version")
-        bundle_digest = bytes(self.contract.functions.keyBundle(dataset_id, v.version, self._tx.address).call())
         if not v.erased:
             self._tx.call_function(self.contract.functions.eraseVersion(dataset_id, v.version),
                                    contract=DATASET_REGISTRY)
         # After the tombstone, so that a failure here can be finished by running erase again.
-        # The payload and the wrapped keys are unique to this version: where the store lets us,
-        # their blocks are deleted, not just unpinned. Metadata may be shared (identical public
-        # documents have one CID), so it is only unpinned.
-        bundles = [cids.to_str(cids.make_cid(cids.RAW, bundle_digest))] if bundle_digest != b"\0" * 32 else []
+        # The payload and every wrapped key of the version (the owner's, any shared, and the
+        # licensees') are unique to this version: where the store lets us, their blocks are
+        # deleted, not just unpinned. Metadata may be shared (identical public documents have
+        # one CID), so it is only unpinned.
+        bundles = [cids.to_str(cids.make_cid(cids.RAW, digest)) for digest in sorted(self._bundle_digests(v))]
         discard = getattr(self.store, "discard", None)
         for cid in (v.payload_cid, *bundles):
             if discard is not None:
@@ -411,6 +445,20 @@ class DatasetsClient:
         self.store.unpin(v.metadata_cid)
         self._journal_forget(v)
         return self.version(dataset_id, v.version)
+
+    def _bundle_digests(self, v: DatasetVersion) -> set[bytes]:
+        """Every key bundle of a version recorded on chain: published by the owner (its own and
+        any shared) and delivered to licensees, including those a later one replaced."""
+        found = {bytes(self.contract.functions.keyBundle(v.dataset_id, v.version, self._tx.address).call())}
+        published = self.contract.events.KeyBundlePublished().get_logs(
+            from_block=0, argument_filters={"datasetId": v.dataset_id, "version": v.version})
+        found.update(bytes(log["args"]["bundleDigest"]) for log in published)
+        if self._licensing is not None:
+            licensing = self._licensing()
+            ids = [lic.id for lic in licensing.for_dataset(v.dataset_id) if lic.status != "requested"]
+            found.update(licensing.delivered_digests(ids, v.version))
+        found.discard(b"\0" * 32)
+        return found
 
     def _journal_forget(self, v: DatasetVersion) -> None:
         for entry_key, entry in self._journal.entries():

@@ -8,25 +8,26 @@ version when, which is what an auditor gets instead.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import BlockNotFound, ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
 from .addresses import to_account
 from .consortium import ConsortiumClient
-from .contracts import DATA_USE_LICENSING, bind
+from .contracts import DATA_USE_LICENSING, bind, decode_revert, revert_bytes
 from .crypto import KeyBundle, unwrap_key, wrap_key_for
 from .duo import Purpose, modifier_codes, modifier_mask
-from .errors import InvalidInput, NotAuthorized, UnknownDataset
-from .models import DatasetVersion, License
+from .errors import InvalidInput, NotAuthorized, TransactionReverted, UnknownDataset
+from .models import DatasetVersion, KeyDelivery, License, SkippedDelivery
 from .storage import ContentStore
 from .storage import cid as cids
-from .transactions import Transactor
+from .transactions import ERROR_HINTS, Transactor
 
 _STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 ACCESS_FETCH = 0
@@ -53,6 +54,7 @@ class LicensingClient:
     def request(self, dataset_id: int, purpose: Purpose, *, modifiers: int = 0, term_seconds: int,
                 justification: Path | None = None) -> int:
         self._dataset_owner(dataset_id)  # a clear "no such dataset" before any transaction
+        self._tx.unlock()  # a wrong password is reported before the justification file is read
         digest = hashlib.sha256(justification.read_bytes()).digest() if justification else ZERO32
         fn = self.contract.functions.request(dataset_id, purpose.number, purpose.disease_bytes, modifiers,
                                              term_seconds, digest)
@@ -62,24 +64,62 @@ class LicensingClient:
     def grant(self, license_id: int, *, expires_in: int | None = None, purpose: Purpose | None = None,
               extra_modifiers: int = 0, future_versions: bool = True) -> License:
         """Grant a request: the current version's key is unwrapped here and wrapped again to the
-        licensee's registered public key, stored, and its location recorded with the grant."""
+        licensee's registered public key, stored, and its location recorded with the grant.
+
+        Who may grant (the dataset's owner or a delegate it named, never the requester) is
+        checked first, so a refusal says that rather than something about keys."""
         req = self.get(license_id)
         if req.status != "requested":
             raise InvalidInput(f"license {license_id} is {req.status}, not a pending request",
                                hint="only pending requests can be granted")
-        self._tx.unlock()
-        now = self._now()
+        me = self._tx.address
+        owner = self._dataset_owner(req.dataset_id)
+        if req.requester == me:
+            raise NotAuthorized(f"license {license_id} is your own request for dataset {req.dataset_id}: "
+                                "a request cannot be granted by its requester",
+                                hint="the dataset's owner or a delegate it named grants it")
         term = req.term_seconds if expires_in is None else expires_in
         if term > req.term_seconds:
             raise InvalidInput(f"the expiry asked for ({term} s) is longer than the term requested ({req.term_seconds} s)",
                                hint="a grant may shorten the requested term, never lengthen it")
+        self._tx.unlock()
         granted = purpose or Purpose(req.purpose, req.disease)
-        current = self._latest(req.dataset_id)
-        digest = self._wrap_for(req.requester, current)
         mask = modifier_mask(req.modifiers) | extra_modifiers
-        terms = (now + term, granted.number, granted.disease_bytes, mask, future_versions)
+        terms = (self._expiry(term), granted.number, granted.disease_bytes, mask, future_versions)
+        # The contract's own answer, before a key is unwrapped or anything stored: a delegate is
+        # known only to the contract, and it has the last word on the terms too.
+        self._preflight(self.contract.functions.grant(license_id, terms, ZERO32), "grant",
+                        license_id=license_id, dataset_id=req.dataset_id, owner=owner)
+        current = self._latest(req.dataset_id)
+        try:
+            bundle = self._owner_bundle(current)
+        except NotAuthorized:
+            if owner == me:
+                raise
+            raise NotAuthorized(f"you may grant license {license_id} as a delegate, but the owner of dataset "
+                                f"{req.dataset_id} has not shared the key of version {current.version} with you",
+                                hint="ask the owner to share the version's key with you, or to grant it") from None
+        digest = self._wrap_for(req.requester, current, bundle)
         self._tx.call_function(self.contract.functions.grant(license_id, terms, digest), contract=DATA_USE_LICENSING)
         return self.get(license_id)
+
+    def _preflight(self, fn: ContractFunction, what: str, *, license_id: int, dataset_id: int, owner: str) -> None:
+        try:
+            # At the pending block: the time the transaction will be checked at (an eth_call at
+            # "latest" runs at the latest block's time on some nodes, which lags while idle).
+            fn.call({"from": self._tx.address}, block_identifier="pending")
+        except ContractLogicError as exc:
+            data = revert_bytes(exc)
+            name, args = decode_revert(DATA_USE_LICENSING, data) if data else ("Reverted", {"message": exc.message})
+            if name == "DataUseLicensingNotOwnerOrDelegate":
+                raise NotAuthorized(f"only the owner of dataset {dataset_id} ({owner}) or a delegate it named may "
+                                    f"{what} license {license_id}, and {self._tx.address} is neither",
+                                    hint="ask the dataset's owner") from None
+            if name == "DataUseLicensingNotMember" and args.get("account") == self._tx.address:
+                raise NotAuthorized(f"{self._tx.address} is not an active member of the consortium",
+                                    hint="only members grant licenses; ask the governors to admit this account") from None
+            raise TransactionReverted(name, args, contract=DATA_USE_LICENSING, function=what,
+                                      hint=ERROR_HINTS.get(name)) from None
 
     def reject(self, license_id: int) -> License:
         self._tx.call_function(self.contract.functions.reject(license_id), contract=DATA_USE_LICENSING)
@@ -90,32 +130,63 @@ class LicensingClient:
         return self.get(license_id)
 
     def renew(self, license_id: int, *, term_seconds: int) -> License:
-        fn = self.contract.functions.renew(license_id, self._now() + term_seconds)
+        fn = self.contract.functions.renew(license_id, self._expiry(term_seconds))
         self._tx.call_function(fn, contract=DATA_USE_LICENSING)
         return self.get(license_id)
 
-    def deliver_keys(self, dataset_id: int, version: DatasetVersion) -> list[int]:
+    def deliver_keys(self, dataset_id: int, version: DatasetVersion) -> KeyDelivery:
         """After the owner adds `version`: wrap its key for every licensee whose license is valid
-        and covers later versions. Revoked and expired licensees get nothing. Keys already
-        delivered are skipped, so running it again after a failure finishes the job."""
-        delivered = []
+        and covers later versions. Revoked and expired licensees get nothing (and no transaction
+        is sent for them). Keys already delivered are skipped, so running it again after a
+        failure finishes the job. A licensee whose key cannot be wrapped to (a malformed
+        registered key) or whose delivery the contract refuses is skipped and reported in
+        `skipped` with the reason; everyone else still gets the key."""
+        delivered: list[int] = []
+        skipped: list[SkippedDelivery] = []
+        bundle: KeyBundle | None = None
         for lic in self.for_dataset(dataset_id):
-            if lic.valid and lic.future_versions and lic.from_version is not None and version.version > lic.from_version:
-                if bytes(self.contract.functions.keyBundle(lic.id, version.version).call()) != ZERO32:
-                    continue
-                digest = self._wrap_for(lic.requester, version)
+            if not (lic.status == "granted" and lic.valid and lic.future_versions and lic.from_version is not None
+                    and version.version > lic.from_version):
+                continue
+            if bytes(self.contract.functions.keyBundle(lic.id, version.version).call()) != ZERO32:
+                continue
+            bundle = bundle or self._owner_bundle(version)  # a failure here concerns every licensee: raised
+            try:
+                digest = self._wrap_for(lic.requester, version, bundle)
                 fn = self.contract.functions.deliverKey(lic.id, version.version, digest)
                 self._tx.call_function(fn, contract=DATA_USE_LICENSING)
-                delivered.append(lic.id)
-        return delivered
+            except (InvalidInput, NotAuthorized, TransactionReverted) as exc:
+                skipped.append(SkippedDelivery(license_id=lic.id, account=lic.requester, reason=exc.message))
+                continue
+            delivered.append(lic.id)
+        return KeyDelivery(dataset_id=dataset_id, version=version.version, delivered=delivered, skipped=skipped)
 
-    def _wrap_for(self, account: str, version: DatasetVersion) -> bytes:
+    def _wrap_for(self, account: str, version: DatasetVersion, bundle: KeyBundle | None = None) -> bytes:
         member = self._consortium.member(account)
         if member.status != "active":
             raise NotAuthorized(f"{account} is not an active member", hint="licenses go to consortium members only")
-        bundle = self._owner_bundle(version)
-        wrapped = wrap_key_for(bytes.fromhex(member.hpke_public_key[2:]), bundle)
+        public = bytes.fromhex(member.hpke_public_key[2:])
+        bundle = bundle or self._owner_bundle(version)
+        try:
+            wrapped = wrap_key_for(public, bundle)
+        except (InvalidInput, ValueError) as exc:
+            # X25519 refuses keys of the wrong size and the low-order points (all-zero shared secret).
+            detail = exc.message if isinstance(exc, InvalidInput) else str(exc).rstrip(".")
+            raise InvalidInput(f"the HPKE public key registered for {account} is not a usable X25519 key ({detail})",
+                               hint="that member must register its profile's key again (Consortium.rotateKey)") from None
         return cids.digest_of(cids.parse(self._store.add([wrapped])))
+
+    def delivered_digests(self, license_ids: list[int], version: int) -> set[bytes]:
+        """The digests of every key bundle delivered for `version` under these licenses, those
+        recorded now and those a later delivery replaced."""
+        if not license_ids:
+            return set()
+        found = {bytes(self.contract.functions.keyBundle(i, version).call()) for i in license_ids}
+        logs = self.contract.events.KeyDelivered().get_logs(
+            from_block=0, argument_filters={"licenseId": license_ids, "version": version})
+        found.update(bytes(log["args"]["bundleDigest"]) for log in logs)
+        found.discard(ZERO32)
+        return found
 
     # ---- consent ----
 
@@ -225,10 +296,29 @@ class LicensingClient:
     def _covers(self, lic: License, purpose: Purpose, dataset_id: int) -> bool:
         return self.is_authorized(dataset_id, purpose) and _duo_covers(Purpose(lic.purpose, lic.disease), purpose)
 
+    def _chain_times(self) -> tuple[int, int]:
+        """The latest block's timestamp and the one the node would give the next block."""
+        latest = int(self._w3.eth.get_block("latest")["timestamp"])
+        try:
+            pending = int(self._w3.eth.get_block("pending")["timestamp"])
+        except (Web3RPCError, BlockNotFound, ValueError):  # a node without a pending block
+            pending = latest
+        return latest, max(latest, pending)
+
+    def _expiry(self, term: int) -> int:
+        """An expiry `term` seconds from now in chain time, never the wall clock: the contract
+        checks it against the timestamp of the block that includes the call, and the gas
+        estimate that precedes every transaction runs (on anvil, among others) at the latest
+        block's, which lags the wall clock while the chain is idle. Counting from the latest
+        block fits both, unless the chain has been idle for a good part of the term (a short
+        term): then the latest block says nothing about the next, and the pending block's time
+        is the better guess."""
+        latest, pending = self._chain_times()
+        return latest + term if pending - latest < term // 2 else pending + term
+
     def _now(self) -> int:
-        # Expiries are checked against the timestamp of the block that will include the call:
-        # no earlier than the latest block, and (on every node we know) no earlier than now.
-        return max(int(self._w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+        # Whether a license has expired, as the next block will see it.
+        return self._chain_times()[1]
 
 
 def _duo_covers(granted: Purpose, wanted: Purpose) -> bool:

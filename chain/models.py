@@ -185,6 +185,24 @@ class DatasetInfo(_Model):
     title: str | None = Field(default=None, description="None when the metadata is not readable by this profile")
 
 
+class SkippedDelivery(_Model):
+    """A licensee the key of a new version could not be delivered to, and why."""
+
+    license_id: int
+    account: str
+    reason: str
+
+
+class KeyDelivery(_Model):
+    """The outcome of delivering a version's key to the licensees entitled to it."""
+
+    dataset_id: int
+    version: int
+    delivered: list[int] = Field(default_factory=list, description="license ids that got the key now")
+    skipped: list[SkippedDelivery] = Field(default_factory=list,
+                                           description="entitled licensees that did not get it (see reason)")
+
+
 class Registration(_Model):
     """The outcome of `dataset register` / `dataset version`."""
 
@@ -196,6 +214,7 @@ class Registration(_Model):
     size: int
     resumed: bool = Field(description="True when an interrupted earlier run was completed")
     uploaded: bool = Field(description="False when the ciphertext was already stored")
+    deliveries: KeyDelivery | None = Field(default=None, description="new versions: keys delivered to licensees")
 
 
 class FetchResult(_Model):
