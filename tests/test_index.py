@@ -493,3 +493,23 @@ def test_reorg_on_anvil_rewinds_and_reindexes(anvil: AnvilNode, tmp_path: Path) 
     assert dump(index.path) == dump(fresh.path)
     index.close()
     fresh.close()
+
+
+def test_public_metadata_missing_from_the_store_is_asked_again_later(world: dict[str, Any], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fullchain.index import _index
+    from fullchain.storage import open_store
+
+    hospital = world["hospital"]
+    empty = open_store("embedded", tmp_path / "elsewhere")  # a store that has none of the documents
+    index = EventIndex(tmp_path / "index.sqlite", w3=hospital.w3, contracts=hospital.contracts(), store=lambda: empty)
+    index.sync()
+    assert [e.info.title for e in index.datasets()] == [None] * len(CATALOG)
+    assert index.datasets(data_use="DUO:0000042") == []
+    index._store = lambda: hospital.store
+    index.sync()  # asked a moment ago: not again yet
+    assert index.dataset(1).info.title is None
+    monkeypatch.setattr(_index, "METADATA_RETRY_S", 0)
+    index.sync()
+    assert [e.info.title for e in index.datasets(tier="public")] == ["Trial A", "Registry D", "Trial E"]
+    index.close()

@@ -12,7 +12,9 @@ table belongs to an older chain), the table is cut back to the last matching blo
 chain that was created before this table existed is backfilled from its receipts the first time.
 
 Answers have eth-tester's shape and order (its `log_index` counts within the transaction, as its
-receipts do), so that web3 formats them exactly as before.
+receipts do), so that web3 formats them exactly as before, plus the `blockTimestamp` that current
+nodes (geth, reth, anvil) include in every log. Block tags mean what they mean on a node
+("earliest" is block 0; eth-tester mishandles "earliest", "safe", "finalized" and "pending").
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS logs (
     block INTEGER NOT NULL, tx_index INTEGER NOT NULL, log_index INTEGER NOT NULL,
     address BLOB NOT NULL, topic_count INTEGER NOT NULL,
     topic0 BLOB, topic1 BLOB, topic2 BLOB, topic3 BLOB,
-    data BLOB NOT NULL, tx_hash BLOB NOT NULL, block_hash BLOB NOT NULL,
+    data BLOB NOT NULL, tx_hash BLOB NOT NULL, block_hash BLOB NOT NULL, block_timestamp INTEGER NOT NULL,
     PRIMARY KEY (block, tx_index, log_index)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS logs_address ON logs (address, block);
@@ -69,6 +71,9 @@ class LogTable:
     def catch_up(self, chain: Any) -> None:
         """Make the table hold exactly the logs of the canonical blocks 0..head of `chain`."""
         if not self._ready:  # created here, under the chain's lock, not when the provider opens
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(logs)")}
+            if columns and "block_timestamp" not in columns:  # an earlier layout: written again
+                self._conn.executescript("DROP TABLE logs; DROP TABLE log_blocks;")
             self._conn.executescript(_SCHEMA)
             self._ready = True
         head = chain.get_canonical_head().block_number
@@ -110,8 +115,8 @@ class LogTable:
                     topics = [t.to_bytes(32, "big") for t in log.topics]
                     padded = (topics + [None] * 4)[:4]
                     rows.append((number, tx_index, log_index, bytes(log.address), len(topics), *padded,
-                                 bytes(log.data), bytes(tx.hash), bytes(block.hash)))
-        self._conn.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                                 bytes(log.data), bytes(tx.hash), bytes(block.hash), block.header.timestamp))
+        self._conn.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         self._conn.execute("INSERT INTO log_blocks (number, hash) VALUES (?, ?)", (number, bytes(block.hash)))
 
     @contextmanager
@@ -151,7 +156,7 @@ class LogTable:
             low = _block_number(query.get("fromBlock", query.get("from_block")), head)
             high = _block_number(query.get("toBlock", query.get("to_block")), head)
         sql = ["SELECT block, tx_index, log_index, address, topic_count, topic0, topic1, topic2, topic3,"
-               " data, tx_hash, block_hash FROM logs WHERE block BETWEEN ? AND ?"]
+               " data, tx_hash, block_hash, block_timestamp FROM logs WHERE block BETWEEN ? AND ?"]
         args: list[Any] = [low, high]
         addresses = _addresses(query.get("address"))
         if addresses:
@@ -230,7 +235,7 @@ def _topic_alternatives(wanted: Any) -> list[bytes] | None:
 
 
 def _log_entry(row: tuple[Any, ...]) -> dict[str, Any]:
-    block, tx_index, log_index, address, count, t0, t1, t2, t3, data, tx_hash, block_hash = row
+    block, tx_index, log_index, address, count, t0, t1, t2, t3, data, tx_hash, block_hash, timestamp = row
     return {
         "type": "mined",
         "log_index": log_index,
@@ -241,4 +246,7 @@ def _log_entry(row: tuple[Any, ...]) -> dict[str, Any]:
         "address": to_checksum_address(address),
         "data": encode_hex(data),
         "topics": [encode_hex(t) for t in (t0, t1, t2, t3)[:count]],
+        # Not in eth-tester's answer, but in geth's, reth's and anvil's (hex, as they send it):
+        # a reader of logs needs no extra request per block for the time.
+        "blockTimestamp": hex(timestamp),
     }

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -62,12 +62,18 @@ def decode_log(contract: str, topics: list[bytes], data: bytes) -> tuple[str, di
     return event.name, {name: values[name] for name in event.order}
 
 
+@lru_cache(maxsize=4096)
+def checksum(address: str) -> str:
+    """EIP-55 form of `address`; cached: a chain's events name the same few accounts again and again."""
+    return to_checksum_address(address)
+
+
 def _jsonable(typ: str, value: Any) -> Any:
     if typ.endswith("]"):
         inner = typ[:typ.rindex("[")]
         return [_jsonable(inner, v) for v in value]
     if typ == "address":
-        return to_checksum_address(value)
+        return checksum(value)
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return value

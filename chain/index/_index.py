@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from ..duo import Purpose, lookup, modifier_codes
-from ..errors import ChainBusy, ChainError, ContentNotFound, InvalidInput
+from ..errors import ChainBusy, ChainError, ContentNotFound, InvalidInput, StorageUnreachable
 from ..models import (
     DatasetInfo,
     DatasetVersion,
@@ -43,6 +43,7 @@ _LICENSE_VALID = ("(l.status = 2 AND :now <= l.expires_at "
 LICENSE_STATUSES = ("requested", "granted", "rejected", "revoked", "superseded", "expired")
 STANDARDS = ("sdtm", "adam", "send", "omop", "fhir", "other")
 TIERS = ("public", "consortium", "restricted")
+METADATA_RETRY_S = 3600
 
 
 class _Model(BaseModel):
@@ -176,20 +177,29 @@ class EventIndex:
     def _cache_public_metadata(self, store: ContentStore) -> None:
         from ..metadata import DatasetMetadata
 
+        now = int(time.time())
         missing = [r[0] for r in self._conn.execute(
             "SELECT DISTINCT v.metadata_cid FROM versions v WHERE v.tier = 'public' AND v.erased = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM public_metadata p WHERE p.metadata_cid = v.metadata_cid)")]
-        found = []
+            "AND NOT EXISTS (SELECT 1 FROM public_metadata p WHERE p.metadata_cid = v.metadata_cid) "
+            "AND NOT EXISTS (SELECT 1 FROM metadata_misses m WHERE m.metadata_cid = v.metadata_cid "
+            "AND m.tried_at > ?)", (now - METADATA_RETRY_S,))]
+        found, misses = [], []
         for cid in missing:
             try:
                 document = DatasetMetadata.from_bytes(b"".join(store.cat(cid)))
+            except StorageUnreachable:
+                break  # the views work without titles; the next sync tries again
             except (ContentNotFound, ValueError):
-                continue  # not in this store (yet), or not a metadata document: skipped, not fatal
+                misses.append((cid, now))  # not in this store (yet), or not a document: asked again later
+                continue
             found.append((cid, document.title, document.standard, json.dumps(document.data_use),
                           document.model_dump_json()))
-        if found:
+        if found or misses:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("INSERT OR REPLACE INTO public_metadata VALUES (?, ?, ?, ?, ?)", found)
+            self._conn.executemany("INSERT OR REPLACE INTO metadata_misses VALUES (?, ?)", misses)
+            self._conn.execute("DELETE FROM metadata_misses WHERE metadata_cid IN "
+                               "(SELECT metadata_cid FROM public_metadata)")
             self._conn.execute("COMMIT")
 
     @contextmanager

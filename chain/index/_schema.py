@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
@@ -54,6 +54,9 @@ CREATE INDEX IF NOT EXISTS key_bundles_recipient ON key_bundles (recipient, data
 CREATE TABLE IF NOT EXISTS public_metadata (
     metadata_cid TEXT PRIMARY KEY, title TEXT, standard TEXT, data_use TEXT NOT NULL, document TEXT NOT NULL
 );
+-- Public metadata the store did not have when asked: asked again only after a while, so that a
+-- sync never waits on the same missing content (an IPFS node's timeout) twice in a row.
+CREATE TABLE IF NOT EXISTS metadata_misses (metadata_cid TEXT PRIMARY KEY, tried_at INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS licenses (
     id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL, requester TEXT NOT NULL, status INTEGER NOT NULL,

@@ -18,7 +18,7 @@ from web3.exceptions import Web3Exception
 
 from ..errors import ChainError
 from ._apply import apply_event
-from ._decode import decode_log
+from ._decode import checksum, decode_log
 from ._schema import STATE_TABLES
 
 INITIAL_SPAN = 5_000
@@ -162,7 +162,7 @@ class Syncer:
         self._conn.execute(
             "INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (number, int(log["transactionIndex"]), int(log["logIndex"]), _hex(log["transactionHash"]), timestamp,
-             contract, Web3.to_checksum_address(log["address"]), name, json.dumps(args), dataset_id, license_id,
+             contract, checksum(str(log["address"])), name, json.dumps(args), dataset_id, license_id,
              account))
         return True
 
