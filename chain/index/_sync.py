@@ -28,6 +28,8 @@ GROW_BELOW = 1_000
 SHRINK_ABOVE = 5_000
 # How many stored blocks a rewind checks before it gives up and rebuilds from scratch.
 MAX_REWIND_PROBES = 256
+# Times in a row a range may be found changed (a reorg while reading it) before giving up.
+MAX_RETRIES = 8
 # Words by which nodes refuse a range that is too large or an answer that is too big
 # (geth, Besu, Erigon, anvil, hosted providers), and transport timeouts of a slow answer.
 _TOO_MUCH = ("range", "limit", "too many", "too large", "exceed", "more than", "max results",
@@ -79,6 +81,7 @@ class Syncer:
             cursor = rewound
         start, events, ranges = cursor + 1, 0, 0
         span = int(get_meta(self._conn, "span", str(INITIAL_SPAN)))  # type: ignore[arg-type]
+        moving = 0
         while cursor < target and self._addresses:
             to = min(target, cursor + span)
             try:
@@ -90,10 +93,15 @@ class Syncer:
                 span = max(1, span // 2)
                 continue
             if added is None:  # the chain moved under this range: check for a reorg, then go on
+                moving += 1
+                if moving > MAX_RETRIES:
+                    raise ChainError(f"the node's blocks {cursor + 1}-{to} kept changing while they were read",
+                                     hint="try again once the network has settled")
                 moved = self._check_reorg(cursor)
                 if moved is not None:
                     cursor = moved
                 continue
+            moving = 0
             events += added
             ranges += 1
             cursor = to
@@ -183,16 +191,19 @@ class Syncer:
         head = self._w3.eth.block_number
         probes = 0
         fork = -1
-        rows = self._conn.execute("SELECT number, hash FROM blocks ORDER BY number DESC").fetchall()
-        for number, stored in rows:
-            if number > head:
-                continue
-            if _hex(self._block(number)["hash"]) == stored:
-                fork = number
-                break
-            probes += 1
-            if probes >= MAX_REWIND_PROBES:
-                break
+        rows = self._conn.execute("SELECT number, hash FROM blocks ORDER BY number DESC")
+        try:
+            for number, stored in rows:
+                if number > head:
+                    continue
+                if _hex(self._block(number)["hash"]) == stored:
+                    fork = number
+                    break
+                probes += 1
+                if probes >= MAX_REWIND_PROBES:
+                    break
+        finally:
+            rows.close()  # before the rewind writes
         if fork == cursor:
             return None
         self.rewind(fork)
