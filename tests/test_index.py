@@ -513,3 +513,22 @@ def test_public_metadata_missing_from_the_store_is_asked_again_later(world: dict
     index.sync()
     assert [e.info.title for e in index.datasets(tier="public")] == ["Trial A", "Registry D", "Trial E"]
     index.close()
+
+
+def test_a_damaged_index_file_is_started_afresh(world: dict[str, Any], reference: dict[str, Any],
+                                                tmp_path: Path) -> None:
+    hospital = world["hospital"]
+    path = tmp_path / "index.sqlite"
+    path.write_bytes(b"this is not what it was" * 100)
+    index = EventIndex(path, w3=hospital.w3, contracts=hospital.contracts(), store=lambda: hospital.store)
+    index.sync()
+    assert dump(path) == reference
+    index.close()
+
+
+def test_an_index_that_cannot_be_created_is_a_clear_error(world: dict[str, Any], tmp_path: Path) -> None:
+    hospital = world["hospital"]
+    (tmp_path / "index").write_text("a file where the index directory should be")
+    with pytest.raises(fullchain.ConfigError, match="cannot be used") as err:
+        EventIndex(tmp_path / "index" / "1-ab.sqlite", w3=hospital.w3, contracts=hospital.contracts())
+    assert "deleting the file is safe" in err.value.diagnostics()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from ..duo import Purpose, lookup, modifier_codes
-from ..errors import ChainBusy, ChainError, ContentNotFound, InvalidInput, StorageUnreachable
+from ..errors import ChainBusy, ChainError, ConfigError, ContentNotFound, InvalidInput, StorageUnreachable
 from ..models import (
     DatasetInfo,
     DatasetVersion,
@@ -89,8 +89,20 @@ class EventIndex:
         self._store = store
         self._lock = FileLock(str(self.path) + ".lock", mode=0o600)
         self._lock_timeout = lock_timeout
-        self._conn = _schema.connect(self.path)
-        self._ensure_schema()
+        try:
+            self._conn = _schema.connect(self.path)
+            self._ensure_schema()
+        except OSError as exc:  # the directory or file cannot be created
+            raise _unusable(self.path, exc) from None
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, disk full...
+                raise _unusable(self.path, exc) from None
+            # Not an SQLite file any more (truncated, overwritten): it is a cache, start afresh.
+            with self._locked():
+                for leftover in (self.path, *(Path(str(self.path) + s) for s in ("-wal", "-shm"))):
+                    leftover.unlink(missing_ok=True)
+            self._conn = _schema.connect(self.path)
+            self._ensure_schema()
 
     def close(self) -> None:
         self._conn.close()
@@ -110,11 +122,14 @@ class EventIndex:
         if self._w3 is None:
             raise ChainError("this index was opened without a chain connection", hint="open it with open_index(fc)")
         with self._locked():
-            self._ensure_contracts()
-            target = self._w3.eth.block_number - self._depth
-            result = Syncer(self._conn, self._w3, self._contracts).run(target, progress)
-            if metadata and self._store is not None:
-                self._cache_public_metadata(self._store())
+            try:
+                self._ensure_contracts()
+                target = self._w3.eth.block_number - self._depth
+                result = Syncer(self._conn, self._w3, self._contracts).run(target, progress)
+                if metadata and self._store is not None:
+                    self._cache_public_metadata(self._store())
+            except sqlite3.OperationalError as exc:
+                raise _unusable(self.path, exc) from None
         return result
 
     @property
@@ -421,6 +436,13 @@ def open_index(fc: Fullchain, *, lock_timeout: float = 120.0) -> EventIndex:
     depth = 0 if fc.connection.kind == "embedded" else max(0, fc.profile.confirmations - 1)
     return EventIndex(_schema.index_path(fc.home, chain_id, genesis), w3=fc.w3, contracts=fc.contracts(),
                       depth=depth, store=lambda: fc.store, lock_timeout=lock_timeout)
+
+
+def _unusable(path: Path, exc: Exception) -> ConfigError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(f"the event index {path} cannot be used ({reason})",
+                       hint=f"check the permissions and free space of {path.parent}; deleting the file is safe, "
+                            "it is rebuilt from the chain")
 
 
 def _utc(ts: int) -> datetime:
