@@ -15,7 +15,7 @@ from web3 import Web3
 from fullchain.backends.embedded import open_embedded
 from fullchain.contracts import artifact
 
-from .test_index import build_world
+from .test_index import shared_world
 
 from web3.providers.eth_tester.defaults import get_logs as ETH_TESTER_GET_LOGS  # noqa: E402,N812
 
@@ -59,10 +59,7 @@ TIMESTAMPS: dict[str, int] = {}  # block hash -> timestamp
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("logs-world")
-    (root / "files").mkdir()
-    fc = build_world(root / "home", root / "files")
-    return {"home": root / "home", "contracts": fc["hospital"].contracts(), **fc}
+    return shared_world(tmp_path_factory)
 
 
 def filters(world: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,15 +134,17 @@ def test_filtered_queries_use_an_index(world: dict[str, Any]) -> None:
         assert "USING" in plan and "SCAN logs" not in plan.replace("SCAN logs USING", ""), (query, plan)
 
 
-def test_existing_chain_is_backfilled(world: dict[str, Any]) -> None:
+def test_existing_chain_is_backfilled(world: dict[str, Any], tmp_path: Path) -> None:
     """A chain made before the table existed: the first query fills it from the receipts."""
-    chain_dir = world["home"] / "chain"
-    conn = sqlite3.connect(chain_dir / "chain.sqlite")
-    conn.execute("DROP TABLE logs")
-    conn.execute("DROP TABLE log_blocks")
-    conn.commit()
-    conn.close()
-    w3, _ = open_embedded(chain_dir)
+    source = sqlite3.connect(world["home"] / "chain" / "chain.sqlite")
+    copy = sqlite3.connect(tmp_path / "chain.sqlite")
+    source.backup(copy)  # a consistent copy of the world's chain, without its log table
+    source.close()
+    copy.execute("DROP TABLE logs")
+    copy.execute("DROP TABLE log_blocks")
+    copy.commit()
+    copy.close()
+    w3, _ = open_embedded(tmp_path)
     for query in filters(world):
         assert table_answer(w3, query) == eth_tester_answer(w3, query), query
 

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,24 @@ def fresh_index(fc: fullchain.Fullchain, path: Path) -> EventIndex:
     return copy
 
 
+_SHARED: dict[str, dict[str, Any]] = {}
+
+
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The world on the embedded chain, built once per test process (this module and
+    test_embedded_logs read it; neither changes it)."""
+    if "embedded" not in _SHARED:
+        root = tmp_path_factory.mktemp("index-world")
+        home, files = root / "home", root / "files"
+        files.mkdir()
+        fc = build_world(home, files)
+        _SHARED["embedded"] = {"home": home, "files": files, "contracts": fc["hospital"].contracts(), **fc}
+    return _SHARED["embedded"]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("index-world")
-    home, files = root / "home", root / "files"
-    files.mkdir()
-    fc = build_world(home, files)
-    return {"home": home, "files": files, **fc}
+    return shared_world(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -267,14 +279,14 @@ def test_bad_filters_are_clear_errors(synced: EventIndex) -> None:
 
 # ---- a cache that survives kills, deletion, concurrency and node limits ----
 
-# Syncs one block per range (so that a kill lands between ranges, many times over), slowly.
+# Syncs `span` blocks per range (so that a kill lands between ranges, many times over), slowly.
 SLOW_SYNC = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import fullchain
     from fullchain.index import EventIndex, _sync
-    _sync.INITIAL_SPAN = _sync.MAX_SPAN = 1
-    home, path, pause = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+    home, path, pause, span = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    _sync.INITIAL_SPAN = _sync.MAX_SPAN = span
     fc = fullchain.connect("hospital", home=home, password=%r)
     index = EventIndex(path, w3=fc.w3, contracts=fc.contracts(), store=lambda: fc.store)
     def progress(done, target):
@@ -285,8 +297,8 @@ SLOW_SYNC = textwrap.dedent("""
 """ % PW)
 
 
-def slow_sync(home: Path, path: Path, pause: float) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", SLOW_SYNC, str(home), str(path), str(pause)],
+def slow_sync(home: Path, path: Path, pause: float, span: int = 1) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", SLOW_SYNC, str(home), str(path), str(pause), str(span)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -346,11 +358,12 @@ def test_deleted_index_is_rebuilt_identically(world: dict[str, Any], reference: 
 def test_two_processes_syncing_at_once_give_one_index(world: dict[str, Any], reference: dict[str, Any],
                                                       tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
-    procs = [slow_sync(world["home"], path, 0.01) for _ in range(2)]
+    procs = [slow_sync(world["home"], path, 0.01, span=4) for _ in range(2)]
     # Meanwhile a reader only ever sees whole ranges: events never beyond the cursor, and one
     # dataset row per registration event.
     checks = 0
     while any(p.poll() is None for p in procs):
+        time.sleep(0.02)
         if not path.exists():
             continue
         conn = sqlite3.connect(path, timeout=30)
@@ -450,11 +463,16 @@ def test_reorg_on_anvil_rewinds_and_reindexes(anvil: AnvilNode, tmp_path: Path) 
     solo = fullchain.connect("solo", home=home, password=PW)
     solo.deploy([fullchain.Founder(solo.address, Role.HOSPITAL | Role.GOVERNOR, hpke_key(solo))], threshold=1)
 
+    connection = [solo]
+
     def register(title: str, tier: str = "public") -> int:
         path = files / f"{title}.bin"
         path.write_bytes(os.urandom(50))
-        fc = fullchain.connect("solo", home=home, password=PW)  # fresh nonce after a revert
-        return fc.datasets.register(path, build_metadata(title=title, standard="omop", tier=tier)).dataset_id
+        return connection[0].datasets.register(path, build_metadata(title=title, standard="omop", tier=tier)).dataset_id
+
+    def revert(snapshot: str) -> None:
+        assert rpc.provider.make_request("evm_revert", [snapshot])["result"] is True
+        connection[0] = fullchain.connect("solo", home=home, password=PW)  # its nonce was reverted too
 
     register("kept")
     index = open_index(solo)
@@ -467,7 +485,7 @@ def test_reorg_on_anvil_rewinds_and_reindexes(anvil: AnvilNode, tmp_path: Path) 
     before = index.cursor
 
     # The node drops those blocks and mines others in their place (a longer chain).
-    assert rpc.provider.make_request("evm_revert", [snapshot])["result"] is True
+    revert(snapshot)
     register("replacement", tier="consortium")
     rpc.provider.make_request("anvil_mine", [hex(5)])
     assert rpc.eth.block_number > before
@@ -486,7 +504,7 @@ def test_reorg_on_anvil_rewinds_and_reindexes(anvil: AnvilNode, tmp_path: Path) 
     register("short-lived")
     index.sync()
     assert index.count_datasets() == 3
-    rpc.provider.make_request("evm_revert", [snapshot])
+    revert(snapshot)
     result = index.sync()
     assert result.rewound_to is not None and index.cursor <= rpc.eth.block_number
     assert index.count_datasets() == 2
