@@ -41,7 +41,9 @@ CATALOG = [
     ("pharma", "Trial E", "sdtm", "public", ["DUO:0000042", "DUO:0000007"]),
     ("cro", "Cohort F", "fhir", "restricted", []),
     ("hospital", "Trial G", "sdtm", "consortium", []),
+    ("hospital", "Withdrawn H", "other", "public", ["DUO:0000042"]),  # its only version is erased
 ]
+ERASED = {2, 8}  # datasets whose latest version is erased
 
 
 def hpke_key(fc: fullchain.Fullchain) -> bytes:
@@ -85,6 +87,7 @@ def build_world(home: Path, files: Path, chain: str = "embedded", fund: Any = No
     hospital.licensing.grant(cro_grant)
     pharma.datasets.fetch(1, files / "fetched.bin")  # AccessRecorded
     hospital.datasets.erase(2, 1)
+    hospital.datasets.erase(8, 1)
     return fc
 
 
@@ -145,6 +148,7 @@ def test_datasets_versions_match_the_chain(world: dict[str, Any], synced: EventI
         assert entry.info.model_dump(exclude={"title"}) == on_chain.model_dump(exclude={"title"})
         tier = CATALOG[entry.info.dataset_id - 1][3]
         assert entry.info.title == (on_chain.title if tier == "public" else None)
+        assert (entry.info.title is None) == (tier != "public" or entry.info.dataset_id in ERASED)
         versions = hospital.datasets.versions(entry.info.dataset_id)
         assert synced.versions(entry.info.dataset_id) == versions
         assert entry.latest == versions[-1]
@@ -227,7 +231,8 @@ def _dataset_matches(entry: Any, query: dict[str, Any], index: EventIndex) -> bo
     return (("owner" not in query or entry.info.owner == query["owner"])
             and ("standard" not in query or entry.latest.standard == query["standard"] == standard)
             and ("tier" not in query or entry.latest.tier == query["tier"] == tier)
-            and ("data_use" not in query or (tier == "public" and code in data_use)))
+            and ("data_use" not in query or (tier == "public" and code in data_use
+                                             and entry.info.dataset_id not in ERASED)))
 
 
 def test_readable_by_lists_own_and_licensed_datasets(world: dict[str, Any], synced: EventIndex) -> None:
@@ -509,6 +514,12 @@ def test_reorg_on_anvil_rewinds_and_reindexes(anvil: AnvilNode, tmp_path: Path) 
     assert result.rewound_to is not None and index.cursor <= rpc.eth.block_number
     assert index.count_datasets() == 2
     assert dump(index.path) == dump(fresh.path)
+
+    # Erasing a version whose public metadata is cached hides it from then on.
+    assert index.dataset(1).info.title == "kept"
+    connection[0].datasets.erase(1, 1)
+    index.sync()
+    assert index.dataset(1).info.title is None and index.datasets(tier="public")[0].erased_versions == [1]
     index.close()
     fresh.close()
 
@@ -529,7 +540,7 @@ def test_public_metadata_missing_from_the_store_is_asked_again_later(world: dict
     assert index.dataset(1).info.title is None
     monkeypatch.setattr(_index, "METADATA_RETRY_S", 0)
     index.sync()
-    assert [e.info.title for e in index.datasets(tier="public")] == ["Trial A", "Registry D", "Trial E"]
+    assert [e.info.title for e in index.datasets(tier="public")] == ["Trial A", "Registry D", "Trial E", None]
     index.close()
 
 

@@ -44,6 +44,11 @@ LICENSE_STATUSES = ("requested", "granted", "rejected", "revoked", "superseded",
 STANDARDS = ("sdtm", "adam", "send", "omop", "fhir", "other")
 TIERS = ("public", "consortium", "restricted")
 METADATA_RETRY_S = 3600
+# The latest version of dataset `d` is not erased: an erased version's metadata is not shown.
+_LATEST_LIVE = ("NOT EXISTS (SELECT 1 FROM versions e WHERE e.dataset_id = d.id AND e.version = d.latest_version "
+                "AND e.erased = 1)")
+_WITH_TITLE = f"SELECT d.*, p.title FROM datasets d LEFT JOIN public_metadata p ON p.metadata_cid = d.metadata_cid " \
+              f"AND {_LATEST_LIVE}"
 
 
 class _Model(BaseModel):
@@ -258,7 +263,7 @@ class EventIndex:
             # Only public metadata is in the index: datasets whose latest metadata is private
             # never match a data-use filter here.
             where.append("EXISTS (SELECT 1 FROM public_metadata p, json_each(p.data_use) j "
-                         "WHERE p.metadata_cid = d.metadata_cid AND j.value = :data_use)")
+                         f"WHERE p.metadata_cid = d.metadata_cid AND j.value = :data_use) AND {_LATEST_LIVE}")
             args["data_use"] = lookup(data_use).id
         if readable_by is not None:
             where.append("(d.owner = :reader OR EXISTS (SELECT 1 FROM key_bundles k WHERE k.dataset_id = d.id "
@@ -277,8 +282,7 @@ class EventIndex:
             where += " AND d.id > :after_id"
             args["after_id"] = after_id
         args.update(limit=-1 if limit is None else limit, offset=offset)
-        rows = self._rows(f"SELECT d.*, p.title FROM datasets d LEFT JOIN public_metadata p "
-                          f"ON p.metadata_cid = d.metadata_cid WHERE {where} ORDER BY d.id LIMIT :limit OFFSET :offset",
+        rows = self._rows(f"{_WITH_TITLE} WHERE {where} ORDER BY d.id LIMIT :limit OFFSET :offset",
                           args)
         latest = self._latest_versions([r["id"] for r in rows])
         return [self._entry(r, latest.get(r["id"])) for r in rows]
@@ -289,8 +293,7 @@ class EventIndex:
         return self._conn.execute(f"SELECT count(*) FROM datasets d WHERE {where}", args).fetchone()[0]
 
     def dataset(self, dataset_id: int) -> DatasetEntry | None:
-        rows = self._rows("SELECT d.*, p.title FROM datasets d LEFT JOIN public_metadata p "
-                          "ON p.metadata_cid = d.metadata_cid WHERE d.id = ?", (dataset_id,))
+        rows = self._rows(f"{_WITH_TITLE} WHERE d.id = ?", (dataset_id,))
         if not rows:
             return None
         return self._entry(rows[0], self._latest_versions([dataset_id]).get(dataset_id))
