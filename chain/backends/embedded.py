@@ -29,6 +29,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from ..errors import ChainBusy, ChainDamaged
 from ..home import private_dir
+from .embedded_logs import LogTable
 
 # Enough for many dataset registrations at genesis; the development accounts exist only here.
 DEV_ACCOUNT_COUNT = 10
@@ -135,6 +136,7 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._backend = backend
         self._lock = lock
         self._lock_timeout = lock_timeout
+        self._logs = LogTable(backend._disk_db._conn)  # eth_getLogs from an indexed table
 
     def make_request(self, method: Any, params: Any) -> Any:
         try:
@@ -149,6 +151,8 @@ class EmbeddedProvider(EthereumTesterProvider):
             self._backend.reload()
             namespace, _, endpoint = method.partition("_")
             delegator = self.api_endpoints.get(namespace, {}).get(endpoint)
+            if method == "eth_getLogs":
+                delegator = lambda _tester, params: self._logs.get_logs(self._backend.chain, params)  # noqa: E731
             if delegator is None:
                 return self._error(-32601, f"method not supported by the embedded chain: {method}")
             try:
@@ -161,6 +165,7 @@ class EmbeddedProvider(EthereumTesterProvider):
                 raise
             except Exception as exc:  # eth-tester's validation errors: report like a node would
                 return self._error(-32000, str(exc))
+            self._logs.after_request(method, self._backend.chain)
         self._current_request_id += 1
         return {"id": self._current_request_id, "jsonrpc": "2.0", "result": result}
 

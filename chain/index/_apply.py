@@ -1,0 +1,267 @@
+"""From events to current state: one handler per event, applied in chain order.
+
+Everything here is derived from the events alone; no handler reads the chain. A handler also
+returns the dataset, license and account the event is about, so that a dataset's history is one
+indexed query (license events that do not name their dataset inherit it from the license).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from ..metadata import STANDARD_CODES, TIER_CODES
+from ..storage import cid as cids
+
+_STANDARDS = {v: k for k, v in STANDARD_CODES.items()}
+_TIERS = {v: k for k, v in TIER_CODES.items()}
+
+# License status codes, as in IDataUseLicensing.Status.
+REQUESTED, GRANTED, REJECTED, REVOKED, SUPERSEDED = 1, 2, 3, 4, 5
+# Member status (IConsortium.MemberStatus) and proposal status (IConsortium.ProposalStatus).
+ACTIVE, REMOVED = 1, 2
+PENDING, EXECUTED, CANCELLED = 1, 2, 3
+
+Subject = tuple[int | None, int | None, str | None]  # dataset id, license id, account
+Handler = Callable[[sqlite3.Connection, dict[str, Any], int, int], Subject]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+    return register
+
+
+def apply_event(conn: sqlite3.Connection, name: str, args: dict[str, Any], block: int, timestamp: int) -> Subject:
+    handler = HANDLERS.get(name)
+    if handler is None:  # an event the views do not need: kept in `events` only
+        return args.get("datasetId"), args.get("licenseId"), args.get("account")
+    return handler(conn, args, block, timestamp)
+
+
+def _cid(codec: int, digest_hex: str) -> str:
+    return cids.to_str(cids.make_cid(codec, bytes.fromhex(digest_hex[2:])))
+
+
+# ---- DatasetRegistry ----
+
+@handles("DatasetRegistered")
+def _dataset_registered(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO datasets (id, owner, derived_from, created_block, created_at) "
+                 "VALUES (?, ?, ?, ?, ?)", (a["datasetId"], a["owner"], json.dumps(a["derivedFrom"]), block, ts))
+    return a["datasetId"], None, a["owner"]
+
+
+@handles("VersionRegistered")
+def _version_registered(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    standard = _STANDARDS.get(a["standard"], "other")
+    tier = _TIERS.get(a["tier"], "restricted")
+    metadata_cid = _cid(a["metadataCodec"], a["metadataDigest"])
+    conn.execute(
+        "INSERT OR REPLACE INTO versions (dataset_id, version, commitment, payload_cid, metadata_cid, size, "
+        "standard, tier, registered_block, registered_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (a["datasetId"], a["version"], a["commitment"], _cid(a["payloadCodec"], a["payloadDigest"]),
+         metadata_cid, a["size"], standard, tier, block, ts))
+    conn.execute("UPDATE datasets SET latest_version = ?, standard = ?, tier = ?, metadata_cid = ? "
+                 "WHERE id = ? AND latest_version < ?",
+                 (a["version"], standard, tier, metadata_cid, a["datasetId"], a["version"]))
+    return a["datasetId"], None, None
+
+
+@handles("VersionErased")
+def _version_erased(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE versions SET erased = 1 WHERE dataset_id = ? AND version = ?", (a["datasetId"], a["version"]))
+    erased = [r[0] for r in conn.execute("SELECT version FROM versions WHERE dataset_id = ? AND erased = 1 "
+                                         "ORDER BY version", (a["datasetId"],))]
+    conn.execute("UPDATE datasets SET erased_versions = ? WHERE id = ?", (json.dumps(erased), a["datasetId"]))
+    return a["datasetId"], None, None
+
+
+@handles("KeyBundlePublished")
+def _key_bundle(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO key_bundles VALUES (?, ?, ?, ?)",
+                 (a["datasetId"], a["version"], a["recipient"], a["bundleDigest"]))
+    return a["datasetId"], None, a["recipient"]
+
+
+# ---- DataUseLicensing ----
+
+def _license_dataset(conn: sqlite3.Connection, license_id: int) -> int | None:
+    row = conn.execute("SELECT dataset_id FROM licenses WHERE id = ?", (license_id,)).fetchone()
+    return row[0] if row else None
+
+
+@handles("LicenseRequested")
+def _license_requested(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute(
+        "INSERT OR REPLACE INTO licenses (id, dataset_id, requester, status, purpose, disease, modifiers, term, "
+        "requested_at, justification_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (a["licenseId"], a["datasetId"], a["requester"], REQUESTED, a["purpose"], a["disease"], a["modifiers"],
+         a["term"], ts, a["justificationHash"]))
+    return a["datasetId"], a["licenseId"], a["requester"]
+
+
+@handles("LicenseGranted")
+def _license_granted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE licenses SET status = ?, purpose = ?, disease = ?, modifiers = ?, expires_at = ?, "
+                 "from_version = ?, future_versions = ? WHERE id = ?",
+                 (GRANTED, a["purpose"], a["disease"], a["modifiers"], a["expiresAt"], a["fromVersion"],
+                  int(a["futureVersions"]), a["licenseId"]))
+    return a["datasetId"], a["licenseId"], a["licensee"]
+
+
+def _set_status(status: int) -> Handler:
+    def handler(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+        conn.execute("UPDATE licenses SET status = ? WHERE id = ?", (status, a["licenseId"]))
+        by = a.get("by")
+        return _license_dataset(conn, a["licenseId"]), a["licenseId"], by if isinstance(by, str) else None
+    return handler
+
+
+handles("LicenseRejected")(_set_status(REJECTED))
+handles("LicenseRevoked")(_set_status(REVOKED))
+handles("LicenseSuperseded")(_set_status(SUPERSEDED))
+
+
+@handles("LicenseRenewed")
+def _license_renewed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE licenses SET expires_at = ? WHERE id = ?", (a["expiresAt"], a["licenseId"]))
+    return _license_dataset(conn, a["licenseId"]), a["licenseId"], None
+
+
+@handles("KeyDelivered")
+def _key_delivered(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO license_keys VALUES (?, ?, ?)", (a["licenseId"], a["version"], a["bundleDigest"]))
+    return _license_dataset(conn, a["licenseId"]), a["licenseId"], None
+
+
+@handles("AccessRecorded")
+def _access_recorded(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    return a["datasetId"], a["licenseId"], a["licensee"]
+
+
+@handles("DelegateSet")
+def _delegate_set(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    if a["allowed"]:
+        conn.execute("INSERT OR IGNORE INTO delegates VALUES (?, ?)", (a["datasetId"], a["delegate"]))
+    else:
+        conn.execute("DELETE FROM delegates WHERE dataset_id = ? AND delegate = ?", (a["datasetId"], a["delegate"]))
+    return a["datasetId"], None, a["delegate"]
+
+
+@handles("ConsentRequired")
+def _consent_required(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO consents VALUES (?, ?, 1)", (a["datasetId"], a["patient"]))
+    return a["datasetId"], None, a["patient"]
+
+
+@handles("ConsentChanged")
+def _consent_changed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO consents VALUES (?, ?, ?)", (a["datasetId"], a["patient"], int(a["given"])))
+    return a["datasetId"], None, a["patient"]
+
+
+# ---- Consortium ----
+
+@handles("MemberAdmitted")
+def _member_admitted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    # MemberAdmitted does not carry the member's HPKE key today; if a later contract version
+    # adds it (as `hpkePublicKey`), it is picked up here.
+    key = a.get("hpkePublicKey")
+    row = conn.execute("SELECT position, hpke_public_key FROM members WHERE account = ?", (a["account"],)).fetchone()
+    if row is None:
+        position = conn.execute("SELECT count(*) FROM members").fetchone()[0]
+        conn.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (a["account"], position, a["roles"], ACTIVE, ts, a["metadataHash"], key))
+    else:
+        conn.execute("UPDATE members SET roles = ?, status = ?, joined_at = ?, metadata_hash = ?, "
+                     "hpke_public_key = ? WHERE account = ?",
+                     (a["roles"], ACTIVE, ts, a["metadataHash"], key, a["account"]))
+    return None, None, a["account"]
+
+
+@handles("MemberRemoved")
+def _member_removed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE members SET status = ?, roles = 0 WHERE account = ?", (REMOVED, a["account"]))
+    return None, None, a["account"]
+
+
+@handles("MemberRolesChanged")
+def _member_roles(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE members SET roles = ? WHERE account = ?", (a["newRoles"], a["account"]))
+    return None, None, a["account"]
+
+
+@handles("MemberKeyRotated")
+def _member_key(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE members SET hpke_public_key = ? WHERE account = ?", (a["hpkePublicKey"], a["account"]))
+    return None, None, a["account"]
+
+
+@handles("MemberMetadataUpdated")
+def _member_metadata(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE members SET metadata_hash = ? WHERE account = ?", (a["metadataHash"], a["account"]))
+    return None, None, a["account"]
+
+
+@handles("ThresholdChanged")
+def _threshold(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO settings VALUES ('threshold', ?)", (a["newThreshold"],))
+    return None, None, None
+
+
+@handles("AccountAllowlisted")
+def _account_allowed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR IGNORE INTO allowed_accounts VALUES (?)", (a["account"],))
+    return None, None, a["account"]
+
+
+@handles("AccountDisallowed")
+def _account_disallowed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("DELETE FROM allowed_accounts WHERE account = ?", (a["account"],))
+    return None, None, a["account"]
+
+
+@handles("NodeAllowlisted")
+def _node_allowed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO allowed_nodes VALUES (?, ?, ?, ?)",
+                 (a["nodeId"], a["publicKey"], a["host"], a["port"]))
+    return None, None, None
+
+
+@handles("NodeDisallowed")
+def _node_disallowed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("DELETE FROM allowed_nodes WHERE node_id = ?", (a["nodeId"],))
+    return None, None, None
+
+
+@handles("ProposalCreated")
+def _proposal_created(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    # ProposalCreated does not carry the proposal's payload today (its details); a `payload`
+    # argument added by a later contract version is stored here.
+    conn.execute("INSERT OR REPLACE INTO proposals (id, kind, status, proposer, created_at, deadline, payload) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (a["proposalId"], a["kind"], PENDING, a["proposer"], ts, a["deadline"], a.get("payload")))
+    return None, None, a["proposer"]
+
+
+@handles("ProposalApproved")
+def _proposal_approved(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE proposals SET approvals = ? WHERE id = ?", (a["approvals"], a["proposalId"]))
+    conn.execute("INSERT OR IGNORE INTO approvals VALUES (?, ?)", (a["proposalId"], a["governor"]))
+    return None, None, a["governor"]
+
+
+@handles("ProposalExecuted")
+def _proposal_executed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE proposals SET status = ? WHERE id = ?", (EXECUTED, a["proposalId"]))
+    return None, None, a["executor"]
+
+
+@handles("ProposalCancelled")
+def _proposal_cancelled(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE proposals SET status = ? WHERE id = ?", (CANCELLED, a["proposalId"]))
+    return None, None, None

@@ -1,0 +1,129 @@
+"""The index file: where it lives, its tables, and opening it privately (0600 in a 0700 dir)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+# Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
+SCHEMA_VERSION = 2
+
+# Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
+STATE_TABLES = ("datasets", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
+                "members", "proposals", "approvals", "allowed_accounts", "allowed_nodes", "settings")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Blocks whose hash the index relies on: every block holding an indexed event, and the last
+-- block of every synced range. A rewind looks for the newest one still on the chain.
+CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL, timestamp INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    block INTEGER NOT NULL, tx_index INTEGER NOT NULL, log_index INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL, timestamp INTEGER NOT NULL,
+    contract TEXT NOT NULL, address TEXT NOT NULL, name TEXT NOT NULL, args TEXT NOT NULL,
+    dataset_id INTEGER, license_id INTEGER, account TEXT,
+    PRIMARY KEY (block, tx_index, log_index)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_dataset ON events (dataset_id, block, tx_index, log_index);
+CREATE INDEX IF NOT EXISTS events_license ON events (license_id, block, tx_index, log_index);
+CREATE INDEX IF NOT EXISTS events_name ON events (name, block);
+
+CREATE TABLE IF NOT EXISTS datasets (
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, derived_from TEXT NOT NULL,
+    created_block INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    latest_version INTEGER NOT NULL DEFAULT 0, standard TEXT, tier TEXT, metadata_cid TEXT,
+    erased_versions TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS datasets_owner ON datasets (owner, id);
+CREATE INDEX IF NOT EXISTS datasets_standard ON datasets (standard, id);
+CREATE INDEX IF NOT EXISTS datasets_tier ON datasets (tier, id);
+CREATE TABLE IF NOT EXISTS versions (
+    dataset_id INTEGER NOT NULL, version INTEGER NOT NULL, commitment TEXT NOT NULL,
+    payload_cid TEXT NOT NULL, metadata_cid TEXT NOT NULL, size INTEGER NOT NULL,
+    standard TEXT NOT NULL, tier TEXT NOT NULL, erased INTEGER NOT NULL DEFAULT 0,
+    registered_block INTEGER NOT NULL, registered_at INTEGER NOT NULL,
+    PRIMARY KEY (dataset_id, version)
+);
+CREATE INDEX IF NOT EXISTS versions_commitment ON versions (commitment);
+CREATE TABLE IF NOT EXISTS key_bundles (
+    dataset_id INTEGER NOT NULL, version INTEGER NOT NULL, recipient TEXT NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, version, recipient)
+);
+CREATE INDEX IF NOT EXISTS key_bundles_recipient ON key_bundles (recipient, dataset_id);
+-- Metadata documents of public versions, read from the content store (never private ones).
+CREATE TABLE IF NOT EXISTS public_metadata (
+    metadata_cid TEXT PRIMARY KEY, title TEXT, standard TEXT, data_use TEXT NOT NULL, document TEXT NOT NULL
+);
+-- Public metadata the store did not have when asked: asked again only after a while, so that a
+-- sync never waits on the same missing content (an IPFS node's timeout) twice in a row.
+CREATE TABLE IF NOT EXISTS metadata_misses (metadata_cid TEXT PRIMARY KEY, tried_at INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS licenses (
+    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL, requester TEXT NOT NULL, status INTEGER NOT NULL,
+    purpose INTEGER NOT NULL, disease TEXT NOT NULL, modifiers INTEGER NOT NULL, term INTEGER NOT NULL,
+    requested_at INTEGER NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0, from_version INTEGER,
+    future_versions INTEGER NOT NULL DEFAULT 0, justification_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS licenses_dataset ON licenses (dataset_id, id);
+CREATE INDEX IF NOT EXISTS licenses_requester ON licenses (requester, id);
+CREATE TABLE IF NOT EXISTS license_keys (
+    license_id INTEGER NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (license_id, version)
+);
+CREATE TABLE IF NOT EXISTS consents (
+    dataset_id INTEGER PRIMARY KEY, patient TEXT NOT NULL, given INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delegates (dataset_id INTEGER NOT NULL, delegate TEXT NOT NULL,
+                                      PRIMARY KEY (dataset_id, delegate));
+
+CREATE TABLE IF NOT EXISTS members (
+    account TEXT PRIMARY KEY, position INTEGER NOT NULL, roles INTEGER NOT NULL, status INTEGER NOT NULL,
+    joined_at INTEGER, metadata_hash TEXT NOT NULL, hpke_public_key TEXT
+);
+CREATE TABLE IF NOT EXISTS proposals (
+    id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, status INTEGER NOT NULL, proposer TEXT NOT NULL,
+    created_at INTEGER NOT NULL, deadline INTEGER NOT NULL, approvals INTEGER NOT NULL DEFAULT 0, payload TEXT
+);
+CREATE TABLE IF NOT EXISTS approvals (proposal_id INTEGER NOT NULL, governor TEXT NOT NULL,
+                                      PRIMARY KEY (proposal_id, governor));
+CREATE TABLE IF NOT EXISTS allowed_accounts (account TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS allowed_nodes (node_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, host TEXT NOT NULL,
+                                          port INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def index_dir(home: Path) -> Path:
+    return home / "index"
+
+
+def index_path(home: Path, chain_id: int, genesis_hash: str) -> Path:
+    """One index per chain, named like the deployment records (chain id, genesis hash prefix)."""
+    return index_dir(home) / f"{chain_id}-{genesis_hash.removeprefix('0x')[:16]}.sqlite"
+
+
+def private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the index at `path`: only its owner can read it; WAL so that
+    readers in other processes never block a sync, nor see a half-applied range."""
+    private_dir(path.parent)
+    # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def statements() -> list[str]:
+    """The DDL as single statements, to run inside one transaction."""
+    return [s.strip() for s in DDL.split(";") if s.strip()]
+
+
+def drop_all(conn: sqlite3.Connection) -> None:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
