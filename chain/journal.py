@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .home import write_private
+from .home import private_dir, write_private
 
 # Written by entries of fullchain versions before the journal stopped holding plaintext digests:
 # dropped when such an entry is read, and the entry renamed under its keyed name (`migrate`).
@@ -127,8 +127,8 @@ class Journal:
     def lock(self, key: str) -> Iterator[bool]:
         """Hold the entry's lock; yields whether another run held it when we asked (then its
         outcome is in `done`, or its entry is there to resume)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.directory / f"{key}.lock"))
+        private_dir(self.directory)
+        lock = FileLock(str(self.directory / f"{key}.lock"), mode=0o600)
         waited = False
         try:
             lock.acquire(timeout=0)

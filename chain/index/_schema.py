@@ -5,6 +5,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..home import private_dir
+
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
 SCHEMA_VERSION = 2
 
@@ -99,11 +101,6 @@ def index_dir(home: Path) -> Path:
 def index_path(home: Path, chain_id: int, genesis_hash: str) -> Path:
     """One index per chain, named like the deployment records (chain id, genesis hash prefix)."""
     return index_dir(home) / f"{chain_id}-{genesis_hash.removeprefix('0x')[:16]}.sqlite"
-
-
-def private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
 
 
 def connect(path: Path) -> sqlite3.Connection:
