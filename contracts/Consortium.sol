@@ -264,7 +264,7 @@ contract Consortium is IConsortium {
         p.deadline = deadline;
         p.proposerAdmission = _members[msg.sender].admission;
         p.payload = payload;
-        emit ProposalCreated(proposalId, kind, msg.sender, deadline);
+        emit ProposalCreated(proposalId, kind, msg.sender, deadline, payload);
         // A governor proposing is taken to approve its own proposal; it saves a transaction.
         if (_isGovernor(msg.sender)) _approve(proposalId, p);
     }
@@ -373,7 +373,7 @@ contract Consortium is IConsortium {
             ++m.governorTerm;
         }
         if (_allowedAccounts.add(account)) emit AccountAllowlisted(account);
-        emit MemberAdmitted(account, roles, metadataHash, proposalId);
+        emit MemberAdmitted(account, roles, metadataHash, key, proposalId);
     }
 
     /// @dev Refuses any change that would leave fewer governors than the threshold, which

@@ -64,7 +64,9 @@ interface IConsortium {
 
     // ---- events ----
 
-    event MemberAdmitted(address indexed account, uint32 roles, bytes32 metadataHash, uint256 indexed proposalId);
+    event MemberAdmitted(
+        address indexed account, uint32 roles, bytes32 metadataHash, bytes hpkePublicKey, uint256 indexed proposalId
+    );
     event MemberRemoved(address indexed account, uint256 indexed proposalId);
     event MemberRolesChanged(address indexed account, uint32 oldRoles, uint32 newRoles, uint256 indexed proposalId);
     event MemberKeyRotated(address indexed account, bytes hpkePublicKey);
@@ -75,7 +77,9 @@ interface IConsortium {
     event AccountDisallowed(address indexed account);
     event NodeAllowlisted(bytes32 indexed nodeId, bytes publicKey, string host, uint16 port);
     event NodeDisallowed(bytes32 indexed nodeId);
-    event ProposalCreated(uint256 indexed proposalId, ProposalKind kind, address indexed proposer, uint64 deadline);
+    event ProposalCreated(
+        uint256 indexed proposalId, ProposalKind kind, address indexed proposer, uint64 deadline, bytes payload
+    );
     event ProposalApproved(uint256 indexed proposalId, address indexed governor, uint32 approvals);
     event ProposalExecuted(uint256 indexed proposalId, address indexed executor);
     event ProposalCancelled(uint256 indexed proposalId);

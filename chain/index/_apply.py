@@ -168,8 +168,6 @@ def _consent_changed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts
 
 @handles("MemberAdmitted")
 def _member_admitted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
-    # MemberAdmitted does not carry the member's HPKE key today; if a later contract version
-    # adds it (as `hpkePublicKey`), it is picked up here.
     key = a.get("hpkePublicKey")
     row = conn.execute("SELECT position, hpke_public_key FROM members WHERE account = ?", (a["account"],)).fetchone()
     if row is None:
@@ -240,8 +238,6 @@ def _node_disallowed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts
 
 @handles("ProposalCreated")
 def _proposal_created(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
-    # ProposalCreated does not carry the proposal's payload today (its details); a `payload`
-    # argument added by a later contract version is stored here.
     conn.execute("INSERT OR REPLACE INTO proposals (id, kind, status, proposer, created_at, deadline, payload) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
                  (a["proposalId"], a["kind"], PENDING, a["proposer"], ts, a["deadline"], a.get("payload")))

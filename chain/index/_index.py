@@ -371,8 +371,7 @@ class EventIndex:
     # ---- consortium ----
 
     def members(self, *, status: str | None = None) -> list[Member]:
-        """Every account ever admitted, in admission order (like `Consortium.memberAccounts`).
-        `hpke_public_key` is "" unless the member rotated its key: admission events do not carry it."""
+        """Every account ever admitted, in admission order (like `Consortium.memberAccounts`)."""
         rows = self._rows("SELECT * FROM members ORDER BY position")
         members = [_member(r) for r in rows]
         return [m for m in members if status is None or m.status == status]
@@ -383,7 +382,8 @@ class EventIndex:
 
     def proposals(self, *, status: str | None = None, now: int | None = None) -> list[Proposal]:
         """Every proposal in id order; a pending one past its deadline is "expired".
-        `details` is empty: ProposalCreated does not carry the payload."""
+        `approvals` counts the approvals given; the contract recounts them at execution (an
+        approval by a governor demoted since does not count)."""
         when = self.now() if now is None else now
         out = [_proposal(r, when) for r in self._rows("SELECT * FROM proposals ORDER BY id")]
         return [p for p in out if status is None or p.status == status]
