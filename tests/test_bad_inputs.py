@@ -419,7 +419,7 @@ def test_ctrl_c_during_a_large_register_then_a_rerun_registers_it_once(prepared:
     home = prepared.home
     big = tmp_path / "large.bin"
     with big.open("wb") as fh:  # incompressible, so that encrypting and storing it takes a while
-        for _ in range(48):
+        for _ in range(32):
             fh.write(os.urandom(1 << 20))
     before, journal = _count(home), _journal_files(home)
     env = {**os.environ, "FULLCHAIN_HOME": str(home), "FULLCHAIN_PASSWORD": PW}

@@ -173,6 +173,7 @@ def test_people_read_profile_names_and_what_happened(demo_home: Path) -> None:
     licenses = _ok("-p", "hospital", "license", "list")
     assert "pharma" in licenses and accounts["pharma"] not in licenses
     assert "owner         hospital" in _ok("-p", "cro", "dataset", "show", "1")
+    assert ["profile", "pharma"] in [line.split() for line in _ok("-p", "cro", "member", "show", "pharma").splitlines()]
     rid = json.loads(_ok("-p", "pharma", "license", "request", "1", "--purpose", "HMB", "--term", "30d", "--json"))
     granted = _ok("-p", "hospital", "license", "grant", str(rid["request_id"]))
     assert f"license {rid['request_id']} granted to pharma for" in granted

@@ -56,8 +56,9 @@ def show(account: str) -> None:
     if is_json():
         emit_json(m)
         return
-    fields([("account", m.account), ("status", m.status), ("roles", ", ".join(m.roles) or "-"),
-            ("joined", m.joined_at), ("hpke public key", m.hpke_public_key), ("metadata hash", m.metadata_hash)])
+    fields([("account", m.account), ("profile", local_names().get(m.account, "-")), ("status", m.status),
+            ("roles", ", ".join(m.roles) or "-"), ("joined", m.joined_at), ("hpke public key", m.hpke_public_key),
+            ("metadata hash", m.metadata_hash)])
 
 
 @member.command()
