@@ -6,6 +6,7 @@ way for every id and every duration, instead of surfacing as an ABI encoding fai
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ import click
 from fullchain.durations import parse_duration
 from fullchain.errors import InvalidInput
 
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 # DataUseLicensing.MAX_TERM: a century, so that now + term never overflows a uint64 timestamp.
@@ -34,8 +36,8 @@ class BoundedInt(click.ParamType):
             number = value
         else:
             text = str(value).strip()
-            # int() would also take '1_000' and other spellings nobody means as an id.
-            if not text.lstrip("+-").isdigit() or not text.isascii():
+            # int() would also take '1_000', '٣' and other spellings nobody means as an id.
+            if not _WHOLE.fullmatch(text):
                 self.fail(f"'{value}' is not a whole number: a {self.what} is between {self.low} and "
                           f"{self.high}", param, ctx)
             number = int(text)

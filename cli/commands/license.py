@@ -44,8 +44,8 @@ def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple
             justification: Path | None) -> None:
     """Ask the owner of DATASET_ID for a license."""
     p = parse_purpose(purpose, disease)
-    mask, seconds = modifier_mask(modifiers), term
-    lid = connect().licensing.request(dataset_id, p, modifiers=mask, term_seconds=seconds, justification=justification)
+    lid = connect().licensing.request(dataset_id, p, modifiers=modifier_mask(modifiers), term_seconds=term,
+                                      justification=justification)
     if is_json():
         emit_json({"request_id": lid})
         return
