@@ -241,6 +241,7 @@ CASES = [
     # --- numbers: malformed, out of the contract's integer range (usage errors, exit 2) ---
     c("id-not-a-number", *CRO, "dataset", "show", "abc", code=2, says=("not a whole number", "between 1 and")),
     c("id-negative", *CRO, "dataset", "show", "--", "-1", code=2, says=("out of range", "dataset id")),
+    c("id-double-sign", *CRO, "license", "show", "--", "--5", code=2, says="not a whole number"),
     c("id-2^256+1", *CRO, "dataset", "show", HUGE_ID, code=2, says=("out of range", "18446744073709551615")),
     c("license-id-zero", *CRO, "license", "show", "0", code=2, says="license id is between 1 and"),
     c("proposal-id-huge", *CRO, "member", "vote", str(2**64), code=2, says="proposal id is between 1 and"),
