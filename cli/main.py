@@ -18,6 +18,7 @@ from .commands.license import consent, license_
 from .commands.member import member
 from .commands.storage import storage
 from .context import common_options
+from .names import local_names, named
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,10 +51,17 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # Outside standalone mode click turns Ctrl-C into Abort (the KeyboardInterrupt is its cause).
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted()
         click.echo("aborted", err=True)
         sys.exit(1)
-    except click.ClickException as exc:  # usage errors: exit code 2
+    except click.UsageError as exc:  # exit code 2, one line like every other error
+        where = exc.ctx.command_path if exc.ctx is not None else "fullchain"
+        click.echo(f"error: {exc.format_message().rstrip('.')} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except FullchainError as exc:
@@ -63,14 +71,18 @@ def main(argv: list[str] | None = None) -> None:
         _fail("OSError", f"{exc.strerror or exc}{where}", "check the path, its permissions and the free disk space",
               as_json)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:  # a bug, not a user mistake: say so, trace only on request
         if verbose:
             traceback.print_exc()
         _fail("InternalError", f"unexpected {type(exc).__name__}: {exc}",
               "this is a bug in fullchain; rerun with --verbose and report the traceback", as_json)
     sys.exit(0)
+
+
+def _interrupted() -> None:
+    click.echo("interrupted", err=True)
+    sys.exit(130)
 
 
 def _extra(exc: FullchainError) -> dict[str, object]:
@@ -88,5 +100,6 @@ def _fail(kind: str, message: str, hint: str, as_json: bool, extra: dict[str, ob
     line = f"error: {message}"
     if hint:
         line += f" ({hint})"
+    line = named(line, local_names())
     click.echo(line, err=True)
     sys.exit(1)

@@ -157,3 +157,55 @@ def test_a_new_version_keeps_the_metadata_unless_told(demo_home: Path, tmp_path:
     assert (shown["latest"]["version"], shown["latest"]["standard"], shown["latest"]["tier"]) == (2, "sdtm", "restricted")
     assert meta["title"] == "FC-001 demographics (synthetic)" and meta["data_use"] == ["DUO:0000006"]
     assert meta["subject_count"] == 61  # the one field given on the command line
+
+
+def _ok(*args: str) -> str:
+    out = run_cli(*args, env=PW)
+    assert out.returncode == 0, (args, out.stdout, out.stderr)
+    return out.stdout
+
+
+def test_people_read_profile_names_and_what_happened(demo_home: Path) -> None:
+    """Local accounts appear by profile name; messages say what a command did, in words."""
+    accounts = {name: json.loads((demo_home / "profiles" / name / "profile.json").read_text())["address"]
+                for name in ("hospital", "pharma", "cro")}
+
+    licenses = _ok("-p", "hospital", "license", "list")
+    assert "pharma" in licenses and accounts["pharma"] not in licenses
+    assert "owner         hospital" in _ok("-p", "cro", "dataset", "show", "1")
+    assert ["profile", "pharma"] in [line.split() for line in _ok("-p", "cro", "member", "show", "pharma").splitlines()]
+    rid = json.loads(_ok("-p", "pharma", "license", "request", "1", "--purpose", "HMB", "--term", "30d", "--json"))
+    granted = _ok("-p", "hospital", "license", "grant", str(rid["request_id"]))
+    assert f"license {rid['request_id']} granted to pharma for" in granted
+    assert "requester  pharma" in _ok("-p", "hospital", "license", "revoke", str(rid["request_id"]))
+
+    # A refusal names the local account too (the error line, not only tables).
+    refused = one_line_error(run_cli("-p", "cro", "dataset", "fetch", "1", "-o", str(demo_home / "x.csv"), env=PW))
+    assert "cro holds no license for dataset 1" in refused and accounts["cro"] not in refused
+
+    # chain status: what a data steward needs; the machinery stays in --json.
+    status = _ok("-p", "hospital", "chain", "status")
+    assert "ETH" not in status and str(demo_home) not in status
+    assert "membership  active, roles: hospital, governor" in status
+    assert "a proposal needs 2 of 2 governors" in status and "profile     hospital (" in status
+    raw = json.loads(_ok("-p", "hospital", "chain", "status", "--json"))
+    assert "balance_wei" in raw and raw["endpoint"]
+
+    # Governance messages in words, not the contract's enum names.
+    _ok("init", "--profile", "patient01")
+    proposed = _ok("-p", "hospital", "member", "propose", "admit", "patient01", "--roles", "patient")
+    assert "proposal 2: admit patient01 as patient" in proposed
+    _ok("-p", "pharma", "member", "vote", "2")
+    executed = _ok("-p", "cro", "member", "execute", "2")
+    assert executed.strip() == "executed proposal 2: admit patient01 as patient"
+    assert "admit patient01 as patient" in _ok("-p", "cro", "member", "proposals")
+
+    # Requiring consent is not giving it.
+    required = _ok("-p", "hospital", "consent", "require", "1", "--patient", "patient01")
+    assert "dataset 1 now requires the consent of patient01" in required and "given" not in required
+    assert "consent of patient01 WITHDRAWN" in _ok("-p", "patient01", "consent", "withdraw", "1")
+
+    # An erased version shows in the list.
+    _ok("-p", "hospital", "dataset", "erase", "1", "--version", "1", "--yes")
+    listed = _ok("-p", "hospital", "dataset", "list")
+    assert "1 (1 erased)" in listed

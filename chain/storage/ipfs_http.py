@@ -136,13 +136,29 @@ class IpfsHttpStore:
         return response
 
     @staticmethod
-    def _message(response: httpx.Response) -> str:
+    def _node_message(response: httpx.Response) -> str | None:
+        """The error an IPFS node puts in its JSON body, or None if the body is not one."""
         try:
             return str(json.loads(response.content)["Message"])
         except (ValueError, KeyError, TypeError):
-            return response.text[:300] or f"HTTP {response.status_code}"
+            return None
+
+    @classmethod
+    def _message(cls, response: httpx.Response) -> str:
+        message = cls._node_message(response)
+        return message if message is not None else f"HTTP {response.status_code}"
+
+    def _not_ipfs(self, command: str, response: httpx.Response, expected: str = "a JSON answer") -> StorageError:
+        """Any other web server: one line with what came back instead of its whole page."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+        return StorageError(f"{self.url} does not look like an IPFS node's RPC API: /api/v0/{command} answered "
+                            f"HTTP {response.status_code} ({kind}, {len(response.content)} bytes) where an IPFS "
+                            f"node sends {expected}",
+                            hint="point the storage URL at the node's RPC API, e.g. http://127.0.0.1:5001")
 
     def _fail(self, command: str, cid: str | None, response: httpx.Response) -> StorageError:
+        if self._node_message(response) is None:
+            return self._not_ipfs(command, response)
         message = self._message(response)
         if cid is not None and any(marker in message.lower() for marker in _NOT_FOUND_MARKERS):
             return ContentNotFound(f"the IPFS node at {self.url} does not have {cid} ({message})",
@@ -188,12 +204,16 @@ class IpfsHttpStore:
                                     "then try again") from None
         if response.status_code != 200:
             raise self._fail("add", None, response)
-        entries = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        try:
+            entries = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        except ValueError:
+            raise self._not_ipfs("add", response, "one JSON object per added file") from None
         added = [e for e in entries if isinstance(e, dict) and e.get("Hash")]
         errors = [e for e in entries if isinstance(e, dict) and e.get("Type") == "error"]
         if errors or len(added) != 1:
-            raise StorageError(f"the IPFS node at {self.url} answered add unexpectedly: "
-                               f"{response.text[:300]}", hint="check the node's logs")
+            said = " ".join(str(e.get("Message", "")) for e in errors).split("\n")[0][:200]
+            raise StorageError(f"the IPFS node at {self.url} answered add unexpectedly "
+                               f"({said or f'{len(added)} files added instead of 1'})", hint="check the node's logs")
         cid = to_str(parse(added[0]["Hash"]))
         size = int(added[0].get("Size", -1))  # Kubo sends a string, js-ipfs a number
         if size < sent:  # Size counts the file bytes plus its dag-pb nodes

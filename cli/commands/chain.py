@@ -3,7 +3,6 @@ from __future__ import annotations
 import click
 
 from fullchain.consortium import DEFAULT_VOTING_PERIOD, Founder
-from fullchain.durations import parse_duration
 from fullchain.errors import InvalidInput
 from fullchain.models import Role
 from fullchain.addresses import to_account, to_bytes_hex
@@ -11,6 +10,7 @@ from fullchain.profiles import load_profile
 
 from ..context import common_options, connect
 from ..output import emit_json, fields, is_json
+from ..types import DURATION, THRESHOLD
 
 
 @click.group()
@@ -23,18 +23,18 @@ def chain() -> None:
 @click.option("--founder", "founders", multiple=True, metavar="SPEC",
               help="A founding member: PROFILE:ROLES for a local profile, or ADDRESS:ROLES:HPKE_PUBLIC_KEY. "
                    "Repeat for each founder. Default: this profile as governor.")
-@click.option("--threshold", type=click.IntRange(min=1), default=None,
+@click.option("--threshold", type=THRESHOLD, default=None,
               help="Governor approvals needed per proposal (default: a majority of the founding governors).")
-@click.option("--voting-period", default=f"{DEFAULT_VOTING_PERIOD // 86400}d", show_default=True,
+@click.option("--voting-period", type=DURATION, default=f"{DEFAULT_VOTING_PERIOD // 86400}d", show_default=True,
               help="How long a proposal stays open (e.g. 7d, 12h).")
-def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: str) -> None:
+def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: int) -> None:
     """Deploy the Consortium contract with its founding members."""
     fc = connect()
     specs = [_founder(fc.home, spec) for spec in founders] or [
         Founder(fc.address, Role.GOVERNOR, bytes.fromhex(fc.profile.hpke_public_key[2:]))]
     governors = sum(1 for f in specs if f.roles & Role.GOVERNOR)
     k = threshold if threshold is not None else governors // 2 + 1
-    deployment = fc.deploy(specs, threshold=k, voting_period=parse_duration(voting_period))
+    deployment = fc.deploy(specs, threshold=k, voting_period=voting_period)
     if is_json():
         emit_json(deployment)
         return
@@ -58,15 +58,24 @@ def _founder(home, spec: str) -> Founder:  # noqa: ANN001
 @common_options
 def status() -> None:
     """Show the chain, the Consortium contract and this profile's standing."""
-    s = connect().status()
+    fc = connect()
+    s = fc.status()
     if is_json():
         emit_json(s)
         return
+    # What a data steward needs: which chain, how far it is, the consortium, and where this
+    # profile stands in it. Endpoint files, genesis hash, balances: --json.
+    consortium = s.contracts.get("Consortium")
+    membership = "not a member (give the governors your account and HPKE key from `fullchain init`)"
+    if s.member is not None:
+        membership = s.member.status if s.member.status != "active" else \
+            f"active, roles: {', '.join(s.member.roles) or 'none'}"
     fields([
-        ("backend", s.backend), ("endpoint", s.endpoint), ("chain id", s.chain_id), ("block", s.block_number),
-        *(s.contracts.items() or [("contracts", "not deployed (run `fullchain chain deploy`)")]),
-        ("members", s.members), ("threshold", f"{s.threshold} of {s.governors} governors" if s.threshold else None),
-        ("account", s.account), ("balance", f"{s.balance_wei / 10**18:.4f} ETH"),
-        ("membership", ", ".join(s.member.roles) if s.member and s.member.status == "active"
-         else (s.member.status if s.member else "not a member")),
+        ("chain", "embedded (on this machine)" if s.backend == "embedded" else f"node {s.endpoint}"),
+        ("chain id", s.chain_id), ("block", s.block_number),
+        ("consortium", consortium or "not deployed (run `fullchain chain deploy`)"),
+        *([("members", f"{s.members} active; a proposal needs {s.threshold} of {s.governors} governors")]
+          if consortium else []),
+        ("profile", f"{fc.profile.name} ({s.account})"),
+        ("membership", membership),
     ])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from fullchain.errors import InvalidInput
 from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
 
 from ..context import common_options, connect
+from ..names import who
 from ..output import emit_json, fields, is_json, table
 from ..progress import file_size, transfer_progress
+from ..types import DATASET_ID, VERSION
 
 
 @click.group()
@@ -77,7 +80,7 @@ def _meta_from(kw: dict[str, Any], inherited: dict[str, Any] | None = None):  # 
 @storage_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @meta_options
-@click.option("--derived-from", "derived_from", multiple=True, type=int, help="Parent dataset id; repeat.")
+@click.option("--derived-from", "derived_from", multiple=True, type=DATASET_ID, help="Parent dataset id; repeat.")
 def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **meta: Any) -> None:
     """Encrypt FILE, store it, and anchor it on chain as a new dataset you own."""
     metadata = _meta_from(meta)
@@ -90,7 +93,7 @@ def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **m
 @dataset.command("version")
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @meta_options
 def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -> None:
@@ -120,14 +123,22 @@ def list_(storage: str | None) -> None:
         return
     names = fc.local_names()
     table("Datasets", ("id", "title", "owner", "versions", "derived from"),
-          [(d.dataset_id, d.title or "(encrypted)", names.get(d.owner, d.owner), d.version_count,
+          [(d.dataset_id, d.title or "(encrypted)", who(d.owner, names), _versions(fc, d),
             ", ".join(map(str, d.derived_from)) or "-") for d in items])
+
+
+def _versions(fc, d) -> str:  # noqa: ANN001
+    """The version count, and which versions were erased (a steward must see that at a glance)."""
+    erased = [v.version for v in fc.datasets.versions(d.dataset_id) if v.erased] if d.version_count else []
+    if not erased:
+        return str(d.version_count)
+    return f"{d.version_count} ({', '.join(map(str, erased))} erased)"
 
 
 @dataset.command()
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 def show(dataset_id: int, storage: str | None) -> None:
     """Show a dataset, its latest version and its metadata (if readable)."""
     fc = connect(storage=storage)
@@ -138,7 +149,7 @@ def show(dataset_id: int, storage: str | None) -> None:
         emit_json({"dataset": info, "latest": latest, "metadata": meta})
         return
     fields([("dataset", info.dataset_id), ("title", info.title or "(encrypted: no key for this profile)"),
-            ("owner", info.owner), ("versions", info.version_count),
+            ("owner", who(info.owner, fc.local_names())), ("versions", _versions(fc, info)),
             ("derived from", ", ".join(map(str, info.derived_from)) or "-"),
             ("latest cid", latest.payload_cid), ("commitment", latest.commitment),
             ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier)])
@@ -151,7 +162,7 @@ def show(dataset_id: int, storage: str | None) -> None:
 @dataset.command()
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 def history(dataset_id: int, storage: str | None) -> None:
     """List every version of a dataset."""
     versions = connect(storage=storage).datasets.versions(dataset_id)
@@ -166,15 +177,19 @@ def history(dataset_id: int, storage: str | None) -> None:
 @dataset.command()
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
-@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.argument("dataset_id", type=DATASET_ID)
+@click.option("--version", "version", type=VERSION, help="Version number (default: the latest).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="Where to write the plaintext.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--purpose", help="Licensees: the DUO purpose of this use (default: your license's).")
 @click.option("--disease", help="Disease term for DUO:0000007.")
 def fetch(dataset_id: int, version: int | None, output: Path, storage: str | None, purpose: str | None,
-          disease: str | None) -> None:
+          disease: str | None, force: bool) -> None:
     """Fetch, decrypt and verify a dataset version into OUTPUT (licensees: the use is recorded)."""
     p = parse_purpose(purpose, disease) if purpose else None
+    # Before anything is recorded on chain: a steward fetching into the original's path must not lose it.
+    if not force and (output.exists() or output.is_symlink()) and not output.is_dir():
+        raise InvalidInput(f"{output} already exists", hint="pass --force to replace it, or choose another -o path")
     fc = connect(storage=storage)
     v = fc.datasets.version(dataset_id, version)
     with transfer_progress(v.size) as progress:
@@ -189,9 +204,9 @@ def fetch(dataset_id: int, version: int | None, output: Path, storage: str | Non
 @dataset.command()
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.option("--version", "version", type=VERSION, help="Version number (default: the latest).")
 def verify(dataset_id: int, file: Path, version: int | None, storage: str | None) -> None:
     """Check that FILE is exactly a registered version; exit 1 if it is not."""
     result = connect(storage=storage).datasets.verify(dataset_id, file, version=version)
@@ -208,11 +223,19 @@ def verify(dataset_id: int, file: Path, version: int | None, storage: str | None
 @dataset.command()
 @common_options
 @storage_option
-@click.argument("dataset_id", type=int)
-@click.option("--version", "version", type=int, required=True, help="The version to erase.")
-@click.confirmation_option(prompt="Erase this version for good (keys destroyed, content unpinned)?")
-def erase(dataset_id: int, version: int, storage: str | None) -> None:
+@click.argument("dataset_id", type=DATASET_ID)
+@click.option("--version", "version", type=VERSION, required=True, help="The version to erase.")
+@click.option("--yes", "-y", is_flag=True, help="Confirm without being asked (needed without a terminal).")
+def erase(dataset_id: int, version: int, storage: str | None, yes: bool) -> None:
     """Erase a version: tombstone on chain, unpin content, destroy the keys held here."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput(f"dataset {dataset_id} version {version} was not erased: erasing is for good and "
+                               "there is no terminal to confirm on", hint="add --yes to confirm")
+        if not click.confirm(f"Erase dataset {dataset_id} version {version} for good (keys destroyed, content "
+                             "unpinned)?", err=True):
+            click.echo("not erased", err=True)
+            raise click.exceptions.Exit(1)
     v = connect(storage=storage).datasets.erase(dataset_id, version)
     if is_json():
         emit_json(v)

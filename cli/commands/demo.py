@@ -5,6 +5,7 @@ import click
 from fullchain.demo import DEMO_PASSWORD, run_demo
 
 from ..context import common_options
+from ..names import named
 from ..output import emit_json, is_json, say
 from .member import member_rows, MEMBER_COLUMNS
 
@@ -35,7 +36,7 @@ def demo(reset: bool) -> None:
     click.echo(f"\nLicense {result.license_id}: pharma, health/medical/biomedical research (DUO:0000006), 90 days")
     click.echo(f"  pharma fetched {result.licensed_fetch.path}: use recorded on chain, commitment verified")
     for who, why in result.refusals.items():
-        click.echo(f"  refused, {who}: {why}")
+        click.echo(f"  refused, {who}: {named(why, names)}")
     secret = "the password in FULLCHAIN_PASSWORD" if result.password_from_env else f"the demo password '{DEMO_PASSWORD}'"
     click.echo(f"\nState is in {result.home}; the profiles hospital, pharma and cro are protected by {secret}.")
     click.echo("Try: fullchain --profile hospital member list")

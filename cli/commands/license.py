@@ -5,12 +5,12 @@ from pathlib import Path
 import click
 
 from fullchain.duo import modifier_mask, parse_purpose
-from fullchain.durations import parse_duration
 from fullchain.models import License
-from fullchain.profiles import resolve_account
 
 from ..context import common_options, connect
+from ..names import local_names, resolve, who
 from ..output import emit_json, fields, is_json, table
+from ..types import DATASET_ID, DURATION, LICENSE_ID, REQUEST_ID
 
 
 @click.group("license")
@@ -22,7 +22,8 @@ def _one(lic: License) -> None:
     if is_json():
         emit_json(lic)
         return
-    fields([("license", lic.id), ("dataset", lic.dataset_id), ("requester", lic.requester), ("status", lic.status),
+    fields([("license", lic.id), ("dataset", lic.dataset_id), ("requester", who(lic.requester, local_names())),
+            ("status", lic.status),
             ("valid now", "yes" if lic.valid else "no"), ("purpose", f"{lic.purpose} {lic.purpose_label}"),
             ("modifiers", ", ".join(lic.modifiers) or "-"),
             ("expires", f"{lic.expires_at:%Y-%m-%d %H:%M} UTC" if lic.expires_at else f"(requested term {lic.term_seconds} s)"),
@@ -32,19 +33,19 @@ def _one(lic: License) -> None:
 
 @license_.command()
 @common_options
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 @click.option("--purpose", required=True, help="DUO permission, e.g. DUO:0000006 (HMB) or DUO:0000007 (DS).")
 @click.option("--disease", help="Disease term for DUO:0000007, e.g. MONDO:0005015.")
 @click.option("--modifier", "modifiers", multiple=True, help="DUO modifier you accept, e.g. DUO:0000046 (NCU); repeat.")
-@click.option("--term", required=True, help="How long you need it, e.g. 90d.")
+@click.option("--term", required=True, type=DURATION, help="How long you need it, e.g. 90d.")
 @click.option("--justification", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A document explaining the use; only its SHA-256 goes on chain.")
-def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple[str, ...], term: str,
+def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple[str, ...], term: int,
             justification: Path | None) -> None:
     """Ask the owner of DATASET_ID for a license."""
     p = parse_purpose(purpose, disease)
-    mask, seconds = modifier_mask(modifiers), parse_duration(term)
-    lid = connect().licensing.request(dataset_id, p, modifiers=mask, term_seconds=seconds, justification=justification)
+    lid = connect().licensing.request(dataset_id, p, modifiers=modifier_mask(modifiers), term_seconds=term,
+                                      justification=justification)
     if is_json():
         emit_json({"request_id": lid})
         return
@@ -63,14 +64,15 @@ def list_(which: str | None) -> None:
     if is_json():
         emit_json(items)
         return
+    names = local_names()
     table("Licenses", ("id", "dataset", "requester", "purpose", "status", "valid", "expires"),
-          [(lic.id, lic.dataset_id, lic.requester, lic.purpose_label, lic.status, "yes" if lic.valid else "no",
+          [(lic.id, lic.dataset_id, who(lic.requester, names), lic.purpose_label, lic.status, "yes" if lic.valid else "no",
             f"{lic.expires_at:%Y-%m-%d %H:%M}" if lic.expires_at else "-") for lic in items])
 
 
 @license_.command()
 @common_options
-@click.argument("license_id", type=int)
+@click.argument("license_id", type=LICENSE_ID)
 def show(license_id: int) -> None:
     """Show one request or license."""
     _one(connect().licensing.get(license_id))
@@ -78,29 +80,29 @@ def show(license_id: int) -> None:
 
 @license_.command()
 @common_options
-@click.argument("request_id", type=int)
-@click.option("--expires", "expires", help="Shorter term than requested, e.g. 30d (default: the requested term).")
+@click.argument("request_id", type=REQUEST_ID)
+@click.option("--expires", "expires", type=DURATION, help="Shorter term than requested, e.g. 30d (default: the requested term).")
 @click.option("--narrow", help="Grant a narrower DUO purpose than requested, e.g. DUO:0000007.")
 @click.option("--disease", help="Disease term when narrowing to DUO:0000007.")
 @click.option("--modifier", "modifiers", multiple=True, help="Extra DUO modifier to impose; repeat.")
 @click.option("--this-version-only", is_flag=True, help="Do not cover versions added later.")
-def grant(request_id: int, expires: str | None, narrow: str | None, disease: str | None,
+def grant(request_id: int, expires: int | None, narrow: str | None, disease: str | None,
           modifiers: tuple[str, ...], this_version_only: bool) -> None:
     """Grant request REQUEST_ID and deliver the data key to the licensee."""
     purpose = parse_purpose(narrow, disease) if narrow else None
-    lic = connect().licensing.grant(request_id, expires_in=parse_duration(expires) if expires else None,
+    lic = connect().licensing.grant(request_id, expires_in=expires,
                                     purpose=purpose, extra_modifiers=modifier_mask(modifiers),
                                     future_versions=not this_version_only)
     if is_json():
         emit_json({"license_id": lic.id, "license": lic})
         return
-    click.echo(f"license {lic.id} granted to {lic.requester} for {lic.purpose_label} until "
+    click.echo(f"license {lic.id} granted to {who(lic.requester, local_names())} for {lic.purpose_label} until "
                f"{lic.expires_at:%Y-%m-%d %H:%M} UTC; key delivered for version {lic.from_version}")
 
 
 @license_.command()
 @common_options
-@click.argument("license_id", type=int)
+@click.argument("license_id", type=LICENSE_ID)
 def reject(license_id: int) -> None:
     """Decline request LICENSE_ID."""
     _one(connect().licensing.reject(license_id))
@@ -108,7 +110,7 @@ def reject(license_id: int) -> None:
 
 @license_.command()
 @common_options
-@click.argument("license_id", type=int)
+@click.argument("license_id", type=LICENSE_ID)
 def revoke(license_id: int) -> None:
     """End license LICENSE_ID now (it cannot recall data already downloaded; see README)."""
     _one(connect().licensing.revoke(license_id))
@@ -116,16 +118,16 @@ def revoke(license_id: int) -> None:
 
 @license_.command()
 @common_options
-@click.argument("license_id", type=int)
-@click.option("--term", required=True, help="New term from now, e.g. 90d.")
-def renew(license_id: int, term: str) -> None:
+@click.argument("license_id", type=LICENSE_ID)
+@click.option("--term", required=True, type=DURATION, help="New term from now, e.g. 90d.")
+def renew(license_id: int, term: int) -> None:
     """Extend license LICENSE_ID."""
-    _one(connect().licensing.renew(license_id, term_seconds=parse_duration(term)))
+    _one(connect().licensing.renew(license_id, term_seconds=term))
 
 
 @license_.command()
 @common_options
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 @click.option("--purpose", required=True, help="DUO permission to check, e.g. DUO:0000006.")
 @click.option("--disease", help="Disease term for DUO:0000007.")
 @click.option("--account", help="Whose authorization to check (address or local profile; default: yours).")
@@ -133,12 +135,14 @@ def check(dataset_id: int, purpose: str, disease: str | None, account: str | Non
     """Is an account authorized to use DATASET_ID for a purpose now? Exit 1 if not."""
     fc = connect()
     p = parse_purpose(purpose, disease)
-    who = resolve_account(fc.home, account)[0] if account else fc.address
-    ok = fc.licensing.is_authorized(dataset_id, p, who)
+    account_ = resolve(fc.home, account, what="account")[0] if account else fc.address
+    ok = fc.licensing.is_authorized(dataset_id, p, account_)
     if is_json():
-        emit_json({"dataset_id": dataset_id, "account": who, "purpose": p.code, "disease": p.disease, "authorized": ok})
+        emit_json({"dataset_id": dataset_id, "account": account_, "purpose": p.code, "disease": p.disease,
+                   "authorized": ok})
     else:
-        click.echo(f"{who} {'is' if ok else 'is NOT'} authorized to use dataset {dataset_id} for {p.label()}")
+        click.echo(f"{who(account_, local_names())} {'is' if ok else 'is NOT'} authorized to use dataset {dataset_id} "
+                   f"for {p.label()}")
     if not ok:
         raise click.exceptions.Exit(1)
 
@@ -150,18 +154,18 @@ def consent() -> None:
 
 @consent.command()
 @common_options
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 @click.option("--patient", required=True, help="The patient's account (address or local profile).")
 def require(dataset_id: int, patient: str) -> None:
     """Flag DATASET_ID as needing PATIENT's consent (owner only)."""
     fc = connect()
-    fc.licensing.require_consent(dataset_id, resolve_account(fc.home, patient)[0])
-    _consent_state(fc, dataset_id)
+    fc.licensing.require_consent(dataset_id, resolve(fc.home, patient, what="patient")[0])
+    _consent_state(fc, dataset_id, just_required=True)
 
 
 @consent.command()
 @common_options
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 def give(dataset_id: int) -> None:
     """Give consent for DATASET_ID (the patient named for it)."""
     fc = connect()
@@ -171,7 +175,7 @@ def give(dataset_id: int) -> None:
 
 @consent.command()
 @common_options
-@click.argument("dataset_id", type=int)
+@click.argument("dataset_id", type=DATASET_ID)
 def withdraw(dataset_id: int) -> None:
     """Withdraw consent for DATASET_ID: no license on it is usable until consent is given again."""
     fc = connect()
@@ -179,9 +183,15 @@ def withdraw(dataset_id: int) -> None:
     _consent_state(fc, dataset_id)
 
 
-def _consent_state(fc, dataset_id: int) -> None:  # noqa: ANN001
+def _consent_state(fc, dataset_id: int, *, just_required: bool = False) -> None:  # noqa: ANN001
     required, patient, given = fc.licensing.consent(dataset_id)
     if is_json():
         emit_json({"dataset_id": dataset_id, "required": required, "patient": patient, "given": given})
         return
-    click.echo(f"dataset {dataset_id}: consent of {patient} {'given' if given else 'WITHDRAWN'}")
+    name = who(patient, local_names())
+    if just_required:
+        # The contract presumes consent until the patient withdraws it: say so, not "given".
+        click.echo(f"dataset {dataset_id} now requires the consent of {name}; licenses stay usable until "
+                   f"the patient withdraws it (`fullchain consent withdraw {dataset_id}`)")
+        return
+    click.echo(f"dataset {dataset_id}: consent of {name} {'given' if given else 'WITHDRAWN'}")

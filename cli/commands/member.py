@@ -10,10 +10,11 @@ from fullchain.addresses import to_bytes_hex
 from fullchain.durations import parse_duration
 from fullchain.errors import InvalidInput
 from fullchain.models import Member, Proposal, Role
-from fullchain.profiles import resolve_account
 
 from ..context import common_options, connect
+from ..names import local_names, named, resolve
 from ..output import emit_json, fields, is_json, table, to_jsonable
+from ..types import PROPOSAL_ID, THRESHOLD
 
 MEMBER_COLUMNS = ("account", "profile", "roles", "status", "joined")
 
@@ -48,7 +49,7 @@ def list_(show_all: bool) -> None:
 def show(account: str) -> None:
     """Show one member (ACCOUNT: an address or a local profile name)."""
     fc = connect()
-    address, _ = resolve_account(fc.home, account)
+    address, _ = resolve(fc.home, account)
     m = fc.consortium.member(address)
     if m.status == "none":
         raise InvalidInput(f"{address} is not a member of {fc.consortium.address}",
@@ -56,8 +57,9 @@ def show(account: str) -> None:
     if is_json():
         emit_json(m)
         return
-    fields([("account", m.account), ("status", m.status), ("roles", ", ".join(m.roles) or "-"),
-            ("joined", m.joined_at), ("hpke public key", m.hpke_public_key), ("metadata hash", m.metadata_hash)])
+    fields([("account", m.account), ("profile", local_names().get(m.account, "-")), ("status", m.status),
+            ("roles", ", ".join(m.roles) or "-"), ("joined", m.joined_at), ("hpke public key", m.hpke_public_key),
+            ("metadata hash", m.metadata_hash)])
 
 
 @member.command()
@@ -70,8 +72,10 @@ def proposals(pending: bool) -> None:
     if is_json():
         emit_json(items)
         return
+    names = local_names()
     table("Proposals", ("id", "kind", "status", "approvals", "deadline", "details"),
-          [(p.id, p.kind, p.status, p.approvals, p.deadline.strftime("%Y-%m-%d %H:%M"), _details(p)) for p in items])
+          [(p.id, p.kind.replace("_", " "), p.status, p.approvals, p.deadline.strftime("%Y-%m-%d %H:%M"),
+            describe(p, names)) for p in items])
 
 
 def _details(p: Proposal) -> str:
@@ -88,6 +92,22 @@ def _details(p: Proposal) -> str:
     return " ".join(x for x in parts if x)
 
 
+# A proposal in words (the kinds are the contract's enum names).
+_INTENT = {"admit_member": "admit {account} as {roles}", "remove_member": "remove {account}",
+           "change_roles": "set the roles of {account} to {roles}", "set_threshold": "set the threshold to {threshold}",
+           "allow_account": "allow account {account}", "disallow_account": "disallow account {account}",
+           "allow_node": "allow node {enode}", "disallow_node": "disallow node {enode}"}
+
+
+def describe(p: Proposal, names: dict[str, str]) -> str:
+    d = p.details
+    values = {"account": d.get("account", ""), "roles": ", ".join(d.get("roles") or []) or "no roles",
+              "threshold": d.get("threshold", ""), "enode": d.get("enode", "")}
+    template = _INTENT.get(p.kind)
+    text = template.format(**values) if template else f"{p.kind.replace('_', ' ')} {_details(p)}".strip()
+    return named(text, names)
+
+
 @member.group()
 def propose() -> None:
     """Propose a change; governors then vote and anyone executes it."""
@@ -97,7 +117,7 @@ def _proposed(proposal_id: int, what: str) -> None:
     if is_json():
         emit_json({"proposal_id": proposal_id})
         return
-    click.echo(f"proposal {proposal_id}: {what}")
+    click.echo(f"proposal {proposal_id}: {named(what, local_names())}")
     click.echo(f"governors approve with `fullchain member vote {proposal_id}`; "
                f"then `fullchain member execute {proposal_id}`")
 
@@ -112,7 +132,7 @@ def _proposed(proposal_id: int, what: str) -> None:
 def admit(account: str, roles: str, hpke_key: str | None, metadata_file: Path | None) -> None:
     """Propose to admit ACCOUNT (an address or a local profile name)."""
     fc = connect()
-    address, profile = resolve_account(fc.home, account)
+    address, profile = resolve(fc.home, account)
     if hpke_key is None and profile is not None:
         hpke_key = profile.hpke_public_key
     if hpke_key is None:
@@ -131,7 +151,7 @@ def admit(account: str, roles: str, hpke_key: str | None, metadata_file: Path | 
 def remove(account: str) -> None:
     """Propose to remove the member ACCOUNT."""
     fc = connect()
-    address, _ = resolve_account(fc.home, account)
+    address, _ = resolve(fc.home, account)
     _proposed(fc.consortium.propose_remove(address), f"remove {address}")
 
 
@@ -142,14 +162,14 @@ def remove(account: str) -> None:
 def roles(account: str, roles: str) -> None:
     """Propose to replace the roles of ACCOUNT."""
     fc = connect()
-    address, _ = resolve_account(fc.home, account)
+    address, _ = resolve(fc.home, account)
     role_bits = Role.parse(roles)
     _proposed(fc.consortium.propose_roles(address, role_bits), f"set roles of {address} to {', '.join(role_bits.names())}")
 
 
 @propose.command()
 @common_options
-@click.argument("k", type=click.IntRange(min=1))
+@click.argument("k", type=THRESHOLD)
 def threshold(k: int) -> None:
     """Propose K as the number of governor approvals a proposal needs."""
     _proposed(connect().consortium.propose_threshold(k), f"threshold {k}")
@@ -177,7 +197,7 @@ def _duration_text(seconds: int) -> str:
 def allow_account(account: str) -> None:
     """Propose to add ACCOUNT to the account allowlist."""
     fc = connect()
-    address, _ = resolve_account(fc.home, account)
+    address, _ = resolve(fc.home, account)
     _proposed(fc.consortium.propose_account(address, allowed=True), f"allow account {address}")
 
 
@@ -187,7 +207,7 @@ def allow_account(account: str) -> None:
 def disallow_account(account: str) -> None:
     """Propose to remove ACCOUNT from the account allowlist."""
     fc = connect()
-    address, _ = resolve_account(fc.home, account)
+    address, _ = resolve(fc.home, account)
     _proposed(fc.consortium.propose_account(address, allowed=False), f"disallow account {address}")
 
 
@@ -209,7 +229,7 @@ def disallow_node(enode: str) -> None:
 
 @member.command()
 @common_options
-@click.argument("proposal_id", type=int)
+@click.argument("proposal_id", type=PROPOSAL_ID)
 def vote(proposal_id: int) -> None:
     """Approve proposal PROPOSAL_ID (governors only)."""
     fc = connect()
@@ -224,7 +244,7 @@ def vote(proposal_id: int) -> None:
 
 @member.command()
 @common_options
-@click.argument("proposal_id", type=int)
+@click.argument("proposal_id", type=PROPOSAL_ID)
 def execute(proposal_id: int) -> None:
     """Execute proposal PROPOSAL_ID once enough governors approved it."""
     fc = connect()
@@ -233,12 +253,12 @@ def execute(proposal_id: int) -> None:
     if is_json():
         emit_json(p)
         return
-    click.echo(f"executed proposal {proposal_id}: {p.kind} {_details(p)}")
+    click.echo(f"executed proposal {proposal_id}: {describe(p, local_names())}")
 
 
 @member.command()
 @common_options
-@click.argument("proposal_id", type=int)
+@click.argument("proposal_id", type=PROPOSAL_ID)
 def cancel(proposal_id: int) -> None:
     """Withdraw your own pending proposal PROPOSAL_ID."""
     fc = connect()

@@ -1,0 +1,63 @@
+"""Every fenced `sh` block of README.md runs as written, top to bottom, in a fresh FULLCHAIN_HOME.
+
+Each block is one bash script (-euo pipefail), as if pasted into one terminal: the variables a
+block exports (the quickstart's FULLCHAIN_HOME) are there for the next block, and so is the
+working directory with the files a block wrote. The only line not run is the first block's
+`pip install .`: the package under test is already installed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT
+
+PASSWORD = "readme-tests"
+SKIPPED = "pip install ."
+# What carries over from one pasted block to the next: the variables it exported.
+PRELUDE = """if [ -f "$README_STATE" ]; then . "$README_STATE"; fi
+carry() { declare -px | grep -E '^declare -x FULLCHAIN_[A-Z_]*=' > "$README_STATE" || true; }
+trap carry EXIT
+"""
+
+
+def sh_blocks(text: str) -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def runnable(blocks: list[str]) -> list[str]:
+    first = blocks[0].splitlines()
+    assert SKIPPED in [line.strip() for line in first], "the first block no longer starts with pip install ."
+    return ["\n".join(line for line in first if line.strip() != SKIPPED), *blocks[1:]]
+
+
+def test_every_shell_block_of_the_readme_runs(tmp_path: Path) -> None:
+    blocks = runnable(sh_blocks((ROOT / "README.md").read_text(encoding="utf-8")))
+    assert len(blocks) >= 3 and any("fullchain demo" in b for b in blocks)
+    work, tmp, state = tmp_path / "work", tmp_path / "tmp", tmp_path / "state.sh"
+    work.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLCHAIN_")}
+    env.update(FULLCHAIN_HOME=str(tmp_path / "home"), FULLCHAIN_PASSWORD=PASSWORD, TMPDIR=str(tmp),
+               README_STATE=str(state), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    outputs = []
+    for number, block in enumerate(blocks, 1):
+        script = tmp_path / f"block{number}.sh"
+        script.write_text(PRELUDE + block, encoding="utf-8")
+        out = subprocess.run(["bash", "-euo", "pipefail", str(script)], cwd=work, env=env, capture_output=True,
+                             text=True, timeout=600, stdin=subprocess.DEVNULL)
+        where = f"README block {number}:\n{block}\nstdout:\n{out.stdout}\nstderr:\n{out.stderr}"
+        assert out.returncode == 0, where
+        # An expected refusal is a clean one-line error, never a crash that `|| echo` would hide.
+        assert "Traceback" not in out.stderr and "error: unexpected" not in out.stderr, where
+        assert out.stdout.count("refused, as expected") == block.count('echo "refused, as expected'), where
+        outputs.append(out.stdout)
+
+    demo = outputs[0]
+    assert "refused, cro without a license: cro holds no license" in demo
+    datasets = outputs[-1]
+    assert "is NOT authorized to use dataset 1" in datasets
+    assert "2 (1 erased)" in datasets
