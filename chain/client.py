@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -28,6 +29,9 @@ from .models import ChainStatus, Deployment, ProfileConfig
 from .profiles import create_profile, list_profiles, load_profile, profile_dir, resolve_name
 from .transactions import Transactor
 
+if TYPE_CHECKING:
+    from .index import EventIndex
+
 PASSWORD_ENV = "FULLCHAIN_PASSWORD"
 # What `fullchain init` gives a new account on the embedded chain, from the development funds.
 EMBEDDED_FUNDING_WEI = 1_000 * 10**18
@@ -47,6 +51,7 @@ class Fullchain:
         self.w3: Web3 = connection.w3
         self._password = password
         self._keys: Identity | None = None
+        self._index: EventIndex | None = None
         self._secret: str | None = None
         self.transactor = Transactor(self.w3, self._load_signer, profile.address,
                                      confirmations=profile.confirmations, receipt_timeout=profile.receipt_timeout)
@@ -103,6 +108,17 @@ class Fullchain:
                                    "`fullchain chain deploy`")
         return address
 
+    def read_index(self) -> EventIndex:
+        """The event index of this chain, brought up to date first (cheap when nothing is new).
+        Every list, history and search view reads it instead of one call per item."""
+        from .index import open_index
+
+        if self._index is None:
+            self.contract_address(CONSORTIUM)  # no deployment here: say so, not an empty list
+            self._index = open_index(self)
+        self._index.sync()
+        return self._index
+
     @cached_property
     def consortium(self) -> ConsortiumClient:
         return ConsortiumClient(self.w3, self.contract_address(CONSORTIUM), self.transactor)
@@ -118,7 +134,7 @@ class Fullchain:
             store=self.store, consortium=self.consortium,
             journal=Journal(self.home / "journal" / self.profile.name),
             hpke_public_key=bytes.fromhex(self.profile.hpke_public_key[2:]), hpke_private_key=self._load_hpke_key,
-            licensing=lambda: self.licensing)
+            licensing=lambda: self.licensing, index=self.read_index)
 
     @cached_property
     def licensing(self) -> LicensingClient:
@@ -126,7 +142,8 @@ class Fullchain:
         return LicensingClient(
             w3=self.w3, address=self.contract_address(DATA_USE_LICENSING), transactor=self.transactor,
             store=self.store, consortium=self.consortium, owner_bundle=datasets.own_bundle,
-            dataset_owner=datasets.owner_of, latest_version=datasets.version, hpke_private_key=self._load_hpke_key)
+            dataset_owner=datasets.owner_of, latest_version=datasets.version, hpke_private_key=self._load_hpke_key,
+            index=self.read_index)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD) -> Deployment:
@@ -145,6 +162,7 @@ class Fullchain:
         save_deployment(self.home, deployment)
         for cached in ("consortium", "datasets", "licensing"):
             self.__dict__.pop(cached, None)
+        self._index = None  # the index follows the contracts it was opened for
         return deployment
 
     # ---- status ----
@@ -159,7 +177,7 @@ class Fullchain:
             me = consortium.member(self.address)
             member = me if me.status != "none" else None
             threshold, governors = consortium.threshold(), consortium.governor_count()
-            members = sum(1 for m in consortium.members() if m.status == "active")
+            members = len(self.read_index().members(status="active"))
         return ChainStatus(
             backend=self.connection.kind, endpoint=self.connection.endpoint, chain_id=chain_id,
             block_number=self.w3.eth.block_number, genesis_hash=genesis, contracts=contracts,

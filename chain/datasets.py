@@ -39,7 +39,7 @@ from .crypto import (
     wrap_key_for,
 )
 from .duo import Purpose
-from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
+from .errors import ContentNotFound, FullchainError, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
 from .journal import Journal, JournalEntry, intent_key, journal_secret, now
 from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
 from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, VerifyResult
@@ -48,6 +48,7 @@ from .storage import cid as cids
 from .transactions import Transactor
 
 if TYPE_CHECKING:
+    from .index import DatasetEntry, EventIndex
     from .licensing import LicensingClient
 
 # progress(phase, bytes_done_increment, total_bytes)
@@ -114,8 +115,10 @@ class DatasetsClient:
     def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
                  consortium: ConsortiumClient, journal: Journal, hpke_public_key: bytes,
                  hpke_private_key: Callable[[], X25519PrivateKey],
-                 licensing: Callable[[], LicensingClient] | None = None) -> None:
+                 licensing: Callable[[], LicensingClient] | None = None,
+                 index: Callable[[], EventIndex] | None = None) -> None:
         self._w3 = w3
+        self._index = index
         self.contract = bind(w3, DATASET_REGISTRY, address)
         self._tx = transactor
         self.store = store
@@ -311,12 +314,92 @@ class DatasetsClient:
                            version_count=count, derived_from=list(self.contract.functions.derivedFrom(dataset_id).call()),
                            title=meta.title if meta else None)
 
-    def list(self) -> list[DatasetInfo]:
-        return [self.get(i) for i in range(1, self.contract.functions.datasetCount().call() + 1)]
+    def list(self, *, limit: int | None = None, offset: int = 0, owner: str | None = None,
+             standard: str | None = None, tier: str | None = None, data_use: str | None = None,
+             readable_by: str | None = None, titles: bool = True) -> list[DatasetEntry]:
+        """A page of datasets in id order, from the event index (no call per dataset). Filters
+        combine; `standard`/`tier` apply to the latest version; `data_use` matches public
+        metadata. With `titles`, encrypted titles this profile can read are decrypted."""
+        entries = self._require_index().datasets(limit=limit, offset=offset, owner=owner, standard=standard,
+                                                 tier=tier, data_use=data_use, readable_by=readable_by)
+        if not titles:
+            return entries
+        return [self._with_title(e) for e in entries]
+
+    def count(self, *, owner: str | None = None, standard: str | None = None, tier: str | None = None,
+              data_use: str | None = None, readable_by: str | None = None) -> int:
+        return self._require_index().count_datasets(owner=owner, standard=standard, tier=tier, data_use=data_use,
+                                                    readable_by=readable_by)
+
+    def history(self, dataset_id: int) -> list[DatasetVersion]:
+        """Every version of a dataset, from the event index."""
+        versions = self._require_index().versions(dataset_id)
+        if not versions:
+            raise UnknownDataset(f"there is no dataset {dataset_id}", hint="list them with `fullchain dataset list`")
+        return versions
+
+    def search(self, text: str = "", *, standard: str | None = None, data_use: str | None = None,
+               limit: int | None = None) -> list[tuple[DatasetEntry, DatasetMetadata]]:
+        """Datasets whose metadata this profile can read (public metadata for everyone, encrypted
+        metadata for the owner and licensees) matching every word of `text` (title, description,
+        domain, keywords; case-insensitive), the `standard` and the DUO `data_use` (its id or code)."""
+        from .duo import lookup
+
+        words = text.lower().split()
+        wanted_use = lookup(data_use).id if data_use else None
+        index = self._require_index()
+        candidates = index.datasets(standard=standard, tier="public")
+        candidates += index.datasets(standard=standard, readable_by=self._tx.address)
+        found: dict[int, tuple[DatasetEntry, DatasetMetadata]] = {}
+        for entry in sorted(candidates, key=lambda e: e.info.dataset_id):
+            if entry.info.dataset_id in found or entry.latest is None or entry.latest.erased:
+                continue
+            meta = self._metadata_of(entry.latest)
+            if meta is None:
+                continue
+            haystack = " ".join(str(x) for x in (meta.title, meta.description, meta.domain,
+                                                 " ".join(getattr(meta, "keywords", None) or []))
+                                if x).lower()
+            if any(w not in haystack for w in words):
+                continue
+            if wanted_use and not any(lookup(u).id == wanted_use for u in meta.data_use):
+                continue
+            found[entry.info.dataset_id] = (entry.model_copy(update={"info": entry.info.model_copy(
+                update={"title": meta.title})}), meta)
+            if limit is not None and len(found) >= limit:
+                break
+        return list(found.values())
+
+    def _with_title(self, entry: DatasetEntry) -> DatasetEntry:
+        """The entry with its title, when this profile holds a key bundle for its latest version
+        (found in the index: a list costs no call per dataset). Licensees see titles in `show`."""
+        v = entry.latest
+        if entry.info.title is not None or v is None or v.erased or v.tier == "public":
+            return entry
+        digest = self._require_index().key_bundle(v.dataset_id, v.version, self._tx.address)
+        if digest is None:
+            return entry
+        try:
+            wrapped = b"".join(self.store.cat(cids.to_str(cids.make_cid(cids.RAW, digest))))
+            bundle = unwrap_key(self._private_key(), wrapped, commitment=bytes.fromhex(v.commitment[2:]))
+            out = io.BytesIO()
+            decrypt([b"".join(self.store.cat(v.metadata_cid))], bundle.data_key, out)
+            meta = DatasetMetadata.from_bytes(out.getvalue())
+        except (FullchainError, ValueError):  # one unreadable document must not break a list
+            return entry
+        return entry.model_copy(update={"info": entry.info.model_copy(update={"title": meta.title})})
+
+    def _require_index(self) -> EventIndex:
+        if self._index is None:
+            raise InvalidInput("this client was made without an event index", hint="use fullchain.connect(...)")
+        return self._index()
 
     def metadata(self, dataset_id: int, version: int | None = None) -> DatasetMetadata | None:
         """The version's metadata document, or None if this profile cannot read it."""
-        v = self.version(dataset_id, version)
+        return self._metadata_of(self.version(dataset_id, version))
+
+    def _metadata_of(self, v: DatasetVersion) -> DatasetMetadata | None:
+        dataset_id = v.dataset_id
         if v.erased:
             return None
         try:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from web3 import Web3
@@ -29,6 +30,9 @@ from .storage import ContentStore
 from .storage import cid as cids
 from .transactions import ERROR_HINTS, Transactor
 
+if TYPE_CHECKING:
+    from .index import EventIndex
+
 _STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 ACCESS_FETCH = 0
 ZERO32 = b"\0" * 32
@@ -38,8 +42,10 @@ class LicensingClient:
     def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
                  consortium: ConsortiumClient, owner_bundle: Callable[[DatasetVersion], KeyBundle],
                  dataset_owner: Callable[[int], str], latest_version: Callable[[int], DatasetVersion],
-                 hpke_private_key: Callable[[], X25519PrivateKey]) -> None:
+                 hpke_private_key: Callable[[], X25519PrivateKey],
+                 index: Callable[[], EventIndex] | None = None) -> None:
         self._w3 = w3
+        self._index = index
         self.contract = bind(w3, DATA_USE_LICENSING, address)
         self._tx = transactor
         self._store = store
@@ -224,24 +230,37 @@ class LicensingClient:
             from_version=from_version if status in (2, 4, 5) else None, future_versions=future,
             justification_hash="0x" + bytes(justification).hex())
 
+    def list(self, *, limit: int | None = None, offset: int = 0, dataset_id: int | None = None,
+             status: str | None = None, licensee: str | None = None, owner: str | None = None) -> list[License]:
+        """A page of licenses and requests in id order, from the event index (no call per
+        license). `owner` is the dataset's owner (incoming requests), `licensee` the requester."""
+        if self._index is None:
+            return [lic for lic in self.all() if (dataset_id is None or lic.dataset_id == dataset_id)
+                    and (status is None or lic.status == status)
+                    and (licensee is None or lic.requester == to_account(licensee))
+                    and (owner is None or self._dataset_owner(lic.dataset_id) == to_account(owner))][offset:][:limit]
+        return self._index().licenses(limit=limit, offset=offset, dataset_id=dataset_id, status=status,
+                                      licensee=licensee, owner=owner)
+
+    def count(self, *, dataset_id: int | None = None, status: str | None = None, licensee: str | None = None,
+              owner: str | None = None) -> int:
+        if self._index is None:
+            return len(self.list(dataset_id=dataset_id, status=status, licensee=licensee, owner=owner))
+        return self._index().count_licenses(dataset_id=dataset_id, status=status, licensee=licensee, owner=owner)
+
     def all(self) -> list[License]:
+        """Every license, each read from the contract (one call each: prefer `list`)."""
         return [self.get(i) for i in range(1, self.contract.functions.licenseCount().call() + 1)]
 
     def mine(self) -> list[License]:
-        return [lic for lic in self.all() if lic.requester == self._tx.address]
+        return self.list(licensee=self._tx.address)
 
     def incoming(self) -> list[License]:
-        owned: dict[int, bool] = {}
-        out = []
-        for lic in self.all():
-            if lic.dataset_id not in owned:
-                owned[lic.dataset_id] = self._dataset_owner(lic.dataset_id) == self._tx.address
-            if owned[lic.dataset_id]:
-                out.append(lic)
-        return out
+        return self.list(owner=self._tx.address)
 
     def for_dataset(self, dataset_id: int) -> list[License]:
-        return [lic for lic in self.all() if lic.dataset_id == dataset_id]
+        """The licenses of a dataset, each read from the contract (the index finds which)."""
+        return [self.get(lic.id) for lic in self.list(dataset_id=dataset_id)]
 
     def is_authorized(self, dataset_id: int, purpose: Purpose, account: str | None = None) -> bool:
         who = to_account(account) if account else self._tx.address
@@ -253,7 +272,9 @@ class LicensingClient:
         """Find this profile's license for `version`, check it (purpose, validity, consent),
         record the access on chain (unless `record` is false: verifying a file reads nothing
         new), and unwrap the delivered key. Each refusal says why."""
-        mine = [lic for lic in self.mine() if lic.dataset_id == version.dataset_id and lic.status != "requested"]
+        # The index says which licenses are ours; each is then read from the contract itself.
+        mine = [self.get(lic.id) for lic in self.list(licensee=self._tx.address, dataset_id=version.dataset_id)
+                if lic.status != "requested"]
         if not mine:
             raise NotAuthorized(f"{self._tx.address} holds no license for dataset {version.dataset_id}",
                                 hint=f"request one: `fullchain license request {version.dataset_id} --purpose DUO:... --term 90d`")

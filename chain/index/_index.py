@@ -302,6 +302,12 @@ class EventIndex:
         rows = self._rows("SELECT * FROM versions WHERE dataset_id = ? ORDER BY version", (dataset_id,))
         return [_version(r) for r in rows]
 
+    def key_bundle(self, dataset_id: int, version: int, recipient: str) -> bytes | None:
+        """The digest of the key bundle of a version published for `recipient`, if any."""
+        row = self._conn.execute("SELECT digest FROM key_bundles WHERE dataset_id = ? AND version = ? AND recipient = ?",
+                                 (dataset_id, version, Web3.to_checksum_address(recipient))).fetchone()
+        return bytes.fromhex(row[0].removeprefix("0x")) if row else None
+
     def version_of_commitment(self, commitment: str) -> tuple[int, int] | None:
         """(dataset id, version) anchoring `commitment` (0x-hex), if indexed."""
         row = self._conn.execute("SELECT dataset_id, version FROM versions WHERE commitment = ?",

@@ -12,10 +12,10 @@ from fullchain.errors import InvalidInput
 from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
 
 from ..context import common_options, connect
-from ..names import who
-from ..output import emit_json, fields, is_json, table
+from ..names import resolve, who
+from ..output import emit_json, fields, is_json, table, to_jsonable
 from ..progress import file_size, transfer_progress
-from ..types import DATASET_ID, VERSION
+from ..types import DATASET_ID, OFFSET, PAGE_SIZE, VERSION
 
 
 @click.group()
@@ -114,25 +114,63 @@ def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -
 @dataset.command("list")
 @common_options
 @storage_option
-def list_(storage: str | None) -> None:
-    """List the datasets (titles shown where this profile can read the metadata)."""
+@click.option("--limit", type=PAGE_SIZE, help="At most this many datasets (a page).")
+@click.option("--offset", type=OFFSET, default=0, help="Skip this many first (with --limit: the next pages).")
+@click.option("--owner", help="Only datasets of this owner (an address or a local profile name).")
+@click.option("--mine", is_flag=True, help="Only datasets this profile owns.")
+@click.option("--standard", type=click.Choice(sorted(STANDARD_CODES)), help="Only this data standard (latest version).")
+@click.option("--tier", type=click.Choice(sorted(TIER_CODES)), help="Only this sensitivity tier (latest version).")
+@click.option("--data-use", help="Only datasets whose public terms include this DUO code (e.g. HMB).")
+def list_(storage: str | None, limit: int | None, offset: int, owner: str | None, mine: bool,
+          standard: str | None, tier: str | None, data_use: str | None) -> None:
+    """List the datasets, from the event index (titles shown where this profile can read them)."""
     fc = connect(storage=storage)
-    items = fc.datasets.list()
+    if mine:
+        owner = fc.address
+    elif owner is not None:
+        owner, _ = resolve(fc.home, owner)
+    filters = {"owner": owner, "standard": standard, "tier": tier, "data_use": data_use}
+    items = fc.datasets.list(limit=limit, offset=offset, **filters)
     if is_json():
-        emit_json(items)
+        emit_json([{**to_jsonable(e.info), "erased_versions": e.erased_versions,
+                    "standard": e.latest.standard if e.latest else None,
+                    "tier": e.latest.tier if e.latest else None} for e in items])
+        return
+    total = fc.datasets.count(**filters)
+    names = fc.local_names()
+    shown = f"{offset + 1}-{offset + len(items)} of {total}" if items else f"none of {total}"
+    table(f"Datasets ({shown})", ("id", "title", "owner", "versions", "standard", "tier", "derived from"),
+          [(e.info.dataset_id, e.info.title or "(encrypted)", who(e.info.owner, names),
+            _versions(e.info.version_count, e.erased_versions), e.latest.standard if e.latest else "-",
+            e.latest.tier if e.latest else "-", ", ".join(map(str, e.info.derived_from)) or "-") for e in items])
+
+
+def _versions(count: int, erased: list[int]) -> str:
+    """The version count, and which versions were erased (a steward must see that at a glance)."""
+    if not erased:
+        return str(count)
+    return f"{count} ({', '.join(map(str, erased))} erased)"
+
+
+@dataset.command()
+@common_options
+@storage_option
+@click.argument("text", default="")
+@click.option("--standard", type=click.Choice(sorted(STANDARD_CODES)), help="Only this data standard.")
+@click.option("--data-use", help="Only datasets whose terms include this DUO code (e.g. HMB or DUO:0000006).")
+@click.option("--limit", type=PAGE_SIZE, help="At most this many results.")
+def search(text: str, storage: str | None, standard: str | None, data_use: str | None, limit: int | None) -> None:
+    """Find datasets by the words of TEXT in the metadata this profile can read (public metadata,
+    and encrypted metadata of your own datasets and those you are licensed for)."""
+    fc = connect(storage=storage)
+    found = fc.datasets.search(text, standard=standard, data_use=data_use, limit=limit)
+    if is_json():
+        emit_json([{**to_jsonable(e.info), "metadata": meta} for e, meta in found])
         return
     names = fc.local_names()
-    table("Datasets", ("id", "title", "owner", "versions", "derived from"),
-          [(d.dataset_id, d.title or "(encrypted)", who(d.owner, names), _versions(fc, d),
-            ", ".join(map(str, d.derived_from)) or "-") for d in items])
-
-
-def _versions(fc, d) -> str:  # noqa: ANN001
-    """The version count, and which versions were erased (a steward must see that at a glance)."""
-    erased = [v.version for v in fc.datasets.versions(d.dataset_id) if v.erased] if d.version_count else []
-    if not erased:
-        return str(d.version_count)
-    return f"{d.version_count} ({', '.join(map(str, erased))} erased)"
+    table(f"Datasets matching {text!r}" if text else "Datasets", ("id", "title", "owner", "standard", "data use", "tier"),
+          [(e.info.dataset_id, meta.title, who(e.info.owner, names), meta.standard or "-",
+            ", ".join(meta.data_use) or "-", e.latest.tier if e.latest else "-") for e, meta in found])
 
 
 @dataset.command()
@@ -149,7 +187,8 @@ def show(dataset_id: int, storage: str | None) -> None:
         emit_json({"dataset": info, "latest": latest, "metadata": meta})
         return
     fields([("dataset", info.dataset_id), ("title", info.title or "(encrypted: no key for this profile)"),
-            ("owner", who(info.owner, fc.local_names())), ("versions", _versions(fc, info)),
+            ("owner", who(info.owner, fc.local_names())),
+            ("versions", _versions(info.version_count, [v.version for v in fc.datasets.history(dataset_id) if v.erased])),
             ("derived from", ", ".join(map(str, info.derived_from)) or "-"),
             ("latest cid", latest.payload_cid), ("commitment", latest.commitment),
             ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier)])
@@ -165,7 +204,7 @@ def show(dataset_id: int, storage: str | None) -> None:
 @click.argument("dataset_id", type=DATASET_ID)
 def history(dataset_id: int, storage: str | None) -> None:
     """List every version of a dataset."""
-    versions = connect(storage=storage).datasets.versions(dataset_id)
+    versions = connect(storage=storage).datasets.history(dataset_id)
     if is_json():
         emit_json(versions)
         return

@@ -10,7 +10,7 @@ from fullchain.models import License
 from ..context import common_options, connect
 from ..names import local_names, resolve, who
 from ..output import emit_json, fields, is_json, table
-from ..types import DATASET_ID, DURATION, LICENSE_ID, REQUEST_ID
+from ..types import DATASET_ID, DURATION, LICENSE_ID, OFFSET, PAGE_SIZE, REQUEST_ID
 
 
 @click.group("license")
@@ -57,15 +57,25 @@ def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple
 @common_options
 @click.option("--mine", "which", flag_value="mine", help="Requests and licenses you hold.")
 @click.option("--incoming", "which", flag_value="incoming", help="Requests and licenses for datasets you own.")
-def list_(which: str | None) -> None:
-    """List requests and licenses."""
-    licensing = connect().licensing
-    items = licensing.mine() if which == "mine" else licensing.incoming() if which == "incoming" else licensing.all()
+@click.option("--dataset", "dataset_id", type=DATASET_ID, help="Only those of this dataset.")
+@click.option("--status", type=click.Choice(["requested", "granted", "expired", "rejected", "revoked", "superseded"]),
+              help="Only those in this state.")
+@click.option("--limit", type=PAGE_SIZE, help="At most this many (a page).")
+@click.option("--offset", type=OFFSET, default=0, help="Skip this many first.")
+def list_(which: str | None, dataset_id: int | None, status: str | None, limit: int | None, offset: int) -> None:
+    """List requests and licenses, from the event index."""
+    fc = connect()
+    filters = {"dataset_id": dataset_id, "status": status,
+               "licensee": fc.address if which == "mine" else None,
+               "owner": fc.address if which == "incoming" else None}
+    items = fc.licensing.list(limit=limit, offset=offset, **filters)
     if is_json():
         emit_json(items)
         return
+    total = fc.licensing.count(**filters)
     names = local_names()
-    table("Licenses", ("id", "dataset", "requester", "purpose", "status", "valid", "expires"),
+    shown = f"{offset + 1}-{offset + len(items)} of {total}" if items else f"none of {total}"
+    table(f"Licenses ({shown})", ("id", "dataset", "requester", "purpose", "status", "valid", "expires"),
           [(lic.id, lic.dataset_id, who(lic.requester, names), lic.purpose_label, lic.status, "yes" if lic.valid else "no",
             f"{lic.expires_at:%Y-%m-%d %H:%M}" if lic.expires_at else "-") for lic in items])
 

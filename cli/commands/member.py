@@ -35,7 +35,7 @@ def member() -> None:
 def list_(show_all: bool) -> None:
     """List the members."""
     fc = connect()
-    members = [m for m in fc.consortium.members() if show_all or m.status == "active"]
+    members = fc.read_index().members(status=None if show_all else "active")
     names = fc.local_names()
     if is_json():
         emit_json([{**to_jsonable(m), "profile": names.get(m.account)} for m in members])
@@ -68,7 +68,7 @@ def show(account: str) -> None:
 def proposals(pending: bool) -> None:
     """List governance proposals."""
     fc = connect()
-    items = [p for p in fc.consortium.proposals() if not pending or p.status == "pending"]
+    items = fc.read_index().proposals(status="pending" if pending else None)
     if is_json():
         emit_json(items)
         return
