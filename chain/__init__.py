@@ -5,10 +5,12 @@
     for member in fc.consortium.members():
         print(member.account, member.roles)
 """
-from .client import Fullchain, connect, init
-from .consortium import Founder
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ChainBusy,
+    ChainDamaged,
     ChainError,
     ChainUnreachable,
     ConfigError,
@@ -24,12 +26,31 @@ from .errors import (
     TransactionTimeout,
     WrongPassword,
 )
-from .models import ChainStatus, Deployment, Member, Proposal, Role
+
+if TYPE_CHECKING:
+    from .client import Fullchain, connect, init
+    from .consortium import Founder
+    from .models import ChainStatus, Deployment, Member, Proposal, Role
+
+# web3, eth-account and py-evm take seconds to import: the public names that need them load on
+# first use, so `import fullchain` (and `fullchain --help`) stays fast.
+_LAZY = {"Fullchain": "client", "connect": "client", "init": "client", "Founder": "consortium",
+         "ChainStatus": "models", "Deployment": "models", "Member": "models", "Proposal": "models", "Role": "models"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fullchain' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChainBusy", "ChainError", "ChainStatus", "ChainUnreachable", "ConfigError", "Deployment",
+    "ChainBusy", "ChainDamaged", "ChainError", "ChainStatus", "ChainUnreachable", "ConfigError", "Deployment",
     "Founder", "Fullchain", "FullchainError", "InsufficientFunds", "InvalidInput", "KeystoreError",
     "Member", "NotDeployed", "PasswordRequired", "ProfileExists", "ProfileNotFound", "Proposal",
     "Role", "TransactionReverted", "TransactionTimeout", "WrongPassword", "connect", "init",

@@ -8,9 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eth_account import Account
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from .addresses import to_account
@@ -19,7 +17,7 @@ from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy
 from .contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed, PasswordRequired
-from .home import fullchain_home
+from .home import PASSWORD_ENV, fullchain_home
 from .keys import Identity, unlock_identity
 from .datasets import DatasetsClient
 from .journal import Journal
@@ -30,9 +28,10 @@ from .profiles import create_profile, list_profiles, load_profile, profile_dir, 
 from .transactions import Transactor
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from .index import EventIndex
 
-PASSWORD_ENV = "FULLCHAIN_PASSWORD"
 # What `fullchain init` gives a new account on the embedded chain, from the development funds.
 EMBEDDED_FUNDING_WEI = 1_000 * 10**18
 
@@ -238,6 +237,8 @@ def init(profile: str | None = None, *, home: str | os.PathLike[str] | None = No
                           f"{connection.w3.eth.chain_id}", hint="use the deployment file of this network")
     config = create_profile(root, name, secret, chain=chain, storage=storage, contracts=contracts)
     if connection.kind == "embedded":
+        from eth_account import Account
+
         funder = Account.from_key(connection.dev_keys[0])
         Transactor(connection.w3, lambda: funder, funder.address).transfer(config.address, EMBEDDED_FUNDING_WEI)
     return config

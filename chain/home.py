@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
 
 HOME_ENV = "FULLCHAIN_HOME"
+PASSWORD_ENV = "FULLCHAIN_PASSWORD"
 
 
 def fullchain_home(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -16,6 +16,8 @@ def fullchain_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser()
+    import platformdirs  # only when no home is given: it is most of this module's import time
+
     return Path(platformdirs.user_data_dir("fullchain", appauthor=False))
 
 

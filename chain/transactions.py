@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -21,6 +20,9 @@ from eth_utils import keccak
 
 from .contracts import decode_revert, revert_bytes
 from .errors import ChainError, InsufficientFunds, TransactionReverted, TransactionTimeout
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 # Custom errors whose fix is not obvious from their name.
 ERROR_HINTS: dict[str, str] = {

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 import fullchain
-from fullchain.client import PASSWORD_ENV
+from fullchain.home import PASSWORD_ENV
 from fullchain.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -4,24 +4,45 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from importlib import import_module
 
 import click
 
 import fullchain
 from fullchain.errors import FullchainError
 
-from .commands.chain import chain
-from .commands.dataset import dataset
-from .commands.demo import demo
-from .commands.init import init
-from .commands.license import consent, license_
-from .commands.member import member
-from .commands.storage import storage
 from .context import common_options
-from .names import local_names, named
+
+# name -> (module, attribute, one-line help). Commands are imported only when run (or asked
+# for their own --help): `fullchain --help` must not pay for web3 and py-evm.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("init", "init", "Create a profile: a signing key and an HPKE key, encrypted under a password."),
+    "chain": ("chain", "chain", "Deploy the contracts and see the chain's status."),
+    "member": ("member", "member", "Consortium members and their governance (k-of-n proposals)."),
+    "dataset": ("dataset", "dataset", "Register, find, fetch and verify encrypted datasets anchored on chain."),
+    "storage": ("storage", "storage", "Content storage: export what a dataset stored, as a CAR file."),
+    "license": ("license", "license_", "Data-use licenses: request, grant, revoke, check (GA4GH DUO purposes)."),
+    "consent": ("license", "consent", "Patient consent for a dataset: require, give, withdraw."),
+    "demo": ("demo", "demo", "Play the consortium story on the embedded chain."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(import_module(f".commands.{module}", __package__), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(fullchain.__version__, prog_name="fullchain")
 @common_options
 def cli() -> None:
@@ -29,16 +50,6 @@ def cli() -> None:
 
     State lives in $FULLCHAIN_HOME (default: your user data directory).
     """
-
-
-cli.add_command(init)
-cli.add_command(chain)
-cli.add_command(member)
-cli.add_command(dataset)
-cli.add_command(storage)
-cli.add_command(license_)
-cli.add_command(consent)
-cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,6 +111,8 @@ def _fail(kind: str, message: str, hint: str, as_json: bool, extra: dict[str, ob
     line = f"error: {message}"
     if hint:
         line += f" ({hint})"
+    from .names import local_names, named  # only on the error path: it reads the profiles
+
     line = named(line, local_names())
     click.echo(line, err=True)
     sys.exit(1)
