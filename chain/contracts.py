@@ -21,6 +21,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
+from .abi_check import check_constructor, checked
+
 if TYPE_CHECKING:
     from .transactions import Transactor
 
@@ -79,13 +81,14 @@ def revert_bytes(exc: ContractLogicError) -> bytes:
 
 
 def bind(w3: Web3, name: str, address: str) -> Contract:
-    """Contract `name` from the shipped artifacts at `address`."""
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact(name)["abi"])
+    """Contract `name` from the shipped artifacts at `address` (arguments range-checked)."""
+    return checked(w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact(name)["abi"]), name)
 
 
 def deploy_contract(tx: Transactor, w3: Web3, name: str, *args: Any) -> tuple[str, int]:
     """Deploy contract `name` with constructor `args`; returns its address and block."""
     art = artifact(name)
+    check_constructor(w3, art["abi"], args, contract=name)
     ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
     receipt = tx.call_function(ctor, contract=name)
     return receipt["contractAddress"], receipt["blockNumber"]
