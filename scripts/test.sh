@@ -20,5 +20,5 @@ echo "== artifacts: committed ABI/bytecode must match contracts/"
 "$PYTHON" scripts/compile.py --check
 echo "== static analysis: slither (fails on high severity) and solhint"
 "$PYTHON" scripts/lint_contracts.py
-echo "== pytest"
-"$PYTHON" -m pytest "$@"
+echo "== pytest (one worker per core; each worker starts its own anvil and IPFS daemon)"
+"$PYTHON" -m pytest -n "${FULLCHAIN_TEST_WORKERS:-auto}" "$@"
