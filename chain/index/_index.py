@@ -37,9 +37,18 @@ if TYPE_CHECKING:
 _LICENSE_STATUS = ("CASE l.status WHEN 1 THEN 'requested' "
                    "WHEN 2 THEN CASE WHEN l.expires_at < :now THEN 'expired' ELSE 'granted' END "
                    "WHEN 3 THEN 'rejected' WHEN 4 THEN 'revoked' WHEN 5 THEN 'superseded' END")
+# DataUseLicensing.isValid: granted, not expired, the requester still in the membership it asked
+# in (removal ends a license for good, re-admission revives nothing), and no required consent
+# withdrawn on the dataset or on any ancestor of its lineage.
 _LICENSE_VALID = ("(l.status = 2 AND :now <= l.expires_at "
-                  "AND coalesce((SELECT given FROM consents c WHERE c.dataset_id = l.dataset_id), 1) = 1 "
-                  "AND coalesce((SELECT status FROM members m WHERE m.account = l.requester), 0) = 1)")
+                  "AND EXISTS (SELECT 1 FROM members m WHERE m.account = l.requester AND m.status = 1 "
+                  "AND m.admission = l.admission) "
+                  "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.given = 0 AND (c.dataset_id = l.dataset_id "
+                  "OR c.dataset_id IN (SELECT a.ancestor_id FROM ancestors a WHERE a.dataset_id = l.dataset_id))))")
+# Consortium.proposal(id).approvals: approvals of governors still in the term they approved in.
+_APPROVALS = ("(SELECT count(*) FROM approvals a JOIN members m ON m.account = a.governor "
+              f"WHERE a.proposal_id = p.id AND m.status = 1 AND m.roles & {int(Role.GOVERNOR)} != 0 "
+              "AND m.governor_term = a.term)")
 LICENSE_STATUSES = ("requested", "granted", "rejected", "revoked", "superseded", "expired")
 STANDARDS = ("sdtm", "adam", "send", "omop", "fhir", "other")
 TIERS = ("public", "consortium", "restricted")
@@ -382,13 +391,15 @@ class EventIndex:
 
     def proposals(self, *, status: str | None = None, now: int | None = None) -> list[Proposal]:
         """Every proposal in id order; a pending one past its deadline is "expired".
-        `approvals` counts the approvals given; the contract recounts them at execution (an
-        approval by a governor demoted since does not count)."""
+        `approvals` counts as the contract does: only approvals of governors still in the
+        governor term they approved in (a demotion or removal voids an approval for good)."""
         when = self.now() if now is None else now
-        out = [_proposal(r, when) for r in self._rows("SELECT * FROM proposals ORDER BY id")]
+        out = [_proposal(r, when) for r in self._rows(f"SELECT p.*, {_APPROVALS} AS approvals FROM proposals p "
+                                                      "ORDER BY p.id")]
         return [p for p in out if status is None or p.status == status]
 
     def approvals(self, proposal_id: int) -> list[str]:
+        """Every governor that approved, in the order it first did, whether or not it still counts."""
         return [r[0] for r in self._conn.execute("SELECT governor FROM approvals WHERE proposal_id = ? ORDER BY rowid",
                                                  (proposal_id,))]
 
