@@ -21,6 +21,7 @@ import pytest
 
 import fullchain
 from fullchain.backends.rpc import open_rpc
+from fullchain.contracts import DATA_USE_LICENSING
 from fullchain.duo import parse_purpose
 from fullchain.index import EventIndex, open_index
 from fullchain.index._schema import STATE_TABLES
@@ -570,8 +571,9 @@ LINEAGE = {"plain": [], "a1": [], "a2": ["a1"], "a3": ["a2"], "b1": [], "b2": ["
 
 
 def build_validity_world(home: Path, files: Path) -> dict[str, Any]:
-    """Licenses valid and invalid for every reason `isValid` has, and proposals whose
-    approvals a demotion voided; `cases` names each license by what happened to it."""
+    """Licenses valid and invalid for every reason `isValid` has, delegations in force and
+    ended, and proposals whose approvals a demotion voided; `cases` names each license by what
+    happened to it."""
     names = ("hospital", "pharma", "cro", "lab", "patient")
     for name in names:
         fullchain.init(name, home=home, password=PW)
@@ -619,10 +621,20 @@ def build_validity_world(home: Path, files: Path) -> dict[str, Any]:
         patient.licensing.set_consent(ids[name], given=False)
     patient.licensing.set_consent(ids["back"], given=True)
 
+    def delegate(dataset: str, who: fullchain.Fullchain, allowed: bool = True) -> None:
+        fn = hospital.licensing.contract.functions.setDelegate(ids[dataset], who.address, allowed)
+        hospital.transactor.call_function(fn, contract=DATA_USE_LICENSING)
+
+    delegate("plain", pharma)
+    delegate("plain", lab)  # ended by lab's removal, not revived by its re-admission
+    delegate("own", cro)  # ended by cro's removal
+    delegate("a1", pharma)
+    delegate("a1", pharma, allowed=False)
     governed(hospital.consortium.propose_remove(cro.address))
     governed(hospital.consortium.propose_remove(lab.address))
     governed(hospital.consortium.propose_admit(lab.address, Role.CRO, hpke_key(lab)))
     grant("after re-admission", lab, "plain", HMB)
+    delegate("b1", lab)
 
     # Approvals count only within the approver's governor term: pharma approves two proposals,
     # is demoted and promoted again, then approves only the second one anew.
@@ -678,4 +690,22 @@ def test_members_and_approvals_equal_the_contract(validity_world: dict[str, Any]
     approvals = {p.id: p.approvals for p in index.proposals()}
     ids = validity_world["proposals"]
     assert (approvals[ids["voided"]], approvals[ids["renewed"]]) == (1, 2)
+    consortium = hospital.consortium.contract.functions
+    admissions = {name: index.active_admission(validity_world[name].address)
+                  for name in ("hospital", "pharma", "cro", "lab", "patient")}
+    assert admissions == {name: consortium.activeAdmission(validity_world[name].address).call()
+                          for name in admissions}
+    assert admissions["lab"] == 2 and admissions["cro"] == 0
+
+
+def test_delegations_equal_the_contract(validity_world: dict[str, Any], tmp_path: Path) -> None:
+    hospital, ids = validity_world["hospital"], validity_world["ids"]
+    index = fresh_index(hospital, tmp_path / "index.sqlite")
+    contract = hospital.licensing.contract.functions
+    in_force = {(dataset, name) for dataset in ids for name in ("hospital", "pharma", "cro", "lab", "patient")
+                if contract.isDelegate(ids[dataset], validity_world[name].address).call()}
+    assert in_force == {("plain", "pharma"), ("b1", "lab")}
+    assert {(dataset, name) for dataset in ids for name in ("hospital", "pharma", "cro", "lab", "patient")
+            if index.is_delegate(ids[dataset], validity_world[name].address)} == in_force
+    index.close()
     index.close()

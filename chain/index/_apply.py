@@ -156,7 +156,10 @@ def _access_recorded(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts
 @handles("DelegateSet")
 def _delegate_set(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     if a["allowed"]:
-        conn.execute("INSERT OR IGNORE INTO delegates VALUES (?, ?)", (a["datasetId"], a["delegate"]))
+        # Both must be active members for setDelegate to succeed; a new delegation replaces the old.
+        conn.execute("INSERT OR REPLACE INTO delegates SELECT d.id, ?, mo.admission, md.admission "
+                     "FROM datasets d JOIN members mo ON mo.account = d.owner JOIN members md ON md.account = ? "
+                     "WHERE d.id = ?", (a["delegate"], a["delegate"], a["datasetId"]))
     else:
         conn.execute("DELETE FROM delegates WHERE dataset_id = ? AND delegate = ?", (a["datasetId"], a["delegate"]))
     return a["datasetId"], None, a["delegate"]

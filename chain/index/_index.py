@@ -43,8 +43,9 @@ _LICENSE_STATUS = ("CASE l.status WHEN 1 THEN 'requested' "
 _LICENSE_VALID = ("(l.status = 2 AND :now <= l.expires_at "
                   "AND EXISTS (SELECT 1 FROM members m WHERE m.account = l.requester AND m.status = 1 "
                   "AND m.admission = l.admission) "
-                  "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.given = 0 AND (c.dataset_id = l.dataset_id "
-                  "OR c.dataset_id IN (SELECT a.ancestor_id FROM ancestors a WHERE a.dataset_id = l.dataset_id))))")
+                  "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.dataset_id = l.dataset_id AND c.given = 0) "
+                  "AND NOT EXISTS (SELECT 1 FROM ancestors a JOIN consents c ON c.dataset_id = a.ancestor_id "
+                  "WHERE a.dataset_id = l.dataset_id AND c.given = 0))")
 # Consortium.proposal(id).approvals: approvals of governors still in the term they approved in.
 _APPROVALS = ("(SELECT count(*) FROM approvals a JOIN members m ON m.account = a.governor "
               f"WHERE a.proposal_id = p.id AND m.status = 1 AND m.roles & {int(Role.GOVERNOR)} != 0 "
@@ -377,7 +378,23 @@ class EventIndex:
                           f"WHERE l.id = :id", {"id": license_id, "now": when})
         return _license(rows[0]) if rows else None
 
+    def is_delegate(self, dataset_id: int, account: str) -> bool:
+        """DataUseLicensing.isDelegate: named by the owner, and both still in the memberships
+        they had when it was made (a removal ends a delegation for good)."""
+        return self._conn.execute(
+            "SELECT 1 FROM delegates g JOIN datasets d ON d.id = g.dataset_id "
+            "JOIN members mo ON mo.account = d.owner AND mo.status = 1 AND mo.admission = g.owner_admission "
+            "JOIN members md ON md.account = g.delegate AND md.status = 1 AND md.admission = g.delegate_admission "
+            "WHERE g.dataset_id = ? AND g.delegate = ?",
+            (dataset_id, Web3.to_checksum_address(account))).fetchone() is not None
+
     # ---- consortium ----
+
+    def active_admission(self, account: str) -> int:
+        """Consortium.activeAdmission: the member's admission number while it is active, else 0."""
+        row = self._conn.execute("SELECT admission FROM members WHERE account = ? AND status = 1",
+                                 (Web3.to_checksum_address(account),)).fetchone()
+        return row[0] if row else 0
 
     def members(self, *, status: str | None = None) -> list[Member]:
         """Every account ever admitted, in admission order (like `Consortium.memberAccounts`)."""

@@ -81,7 +81,10 @@ CREATE TABLE IF NOT EXISTS license_keys (
 CREATE TABLE IF NOT EXISTS consents (
     dataset_id INTEGER PRIMARY KEY, patient TEXT NOT NULL, given INTEGER NOT NULL
 );
+-- The owner's and the delegate's admission numbers when the delegation was made: it is in
+-- force only while both are still those active memberships (DataUseLicensing.isDelegate).
 CREATE TABLE IF NOT EXISTS delegates (dataset_id INTEGER NOT NULL, delegate TEXT NOT NULL,
+                                      owner_admission INTEGER NOT NULL, delegate_admission INTEGER NOT NULL,
                                       PRIMARY KEY (dataset_id, delegate));
 
 CREATE TABLE IF NOT EXISTS members (
