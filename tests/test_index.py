@@ -21,6 +21,7 @@ import pytest
 
 import fullchain
 from fullchain.backends.rpc import open_rpc
+from fullchain.contracts import DATA_USE_LICENSING
 from fullchain.duo import parse_purpose
 from fullchain.index import EventIndex, open_index
 from fullchain.index._schema import STATE_TABLES
@@ -165,7 +166,6 @@ def test_licenses_members_proposals_match_the_chain(world: dict[str, Any], synce
     for lic in hospital.licensing.all():
         assert synced.license(lic.id) == lic
     on_chain = hospital.consortium.members()
-    # Admission events do not carry the HPKE key (reported), everything else is derived.
     # Admission events carry the HPKE key and proposals their payload: nothing is left out.
     assert [m.model_dump() for m in synced.members()] == [m.model_dump() for m in on_chain]
     assert [p.model_dump() for p in synced.proposals()] == [p.model_dump() for p in hospital.consortium.proposals()]
@@ -560,3 +560,152 @@ def test_an_index_that_cannot_be_created_is_a_clear_error(world: dict[str, Any],
     with pytest.raises(fullchain.ConfigError, match="cannot be used") as err:
         EventIndex(tmp_path / "index" / "1-ab.sqlite", w3=hospital.w3, contracts=hospital.contracts())
     assert "deleting the file is safe" in err.value.diagnostics()
+
+
+# ---- validity as the contracts judge it: membership, consent through lineage, governor terms ----
+
+GRU, HMB = parse_purpose("DUO:0000042"), parse_purpose("DUO:0000006")
+# Datasets of the validity world, all the hospital's: name -> parents (by name), in registration order.
+LINEAGE = {"plain": [], "a1": [], "a2": ["a1"], "a3": ["a2"], "b1": [], "b2": ["b1"], "b3": ["b2"],
+           "f1": [], "f2": ["f1"], "own": [], "back": [], "multi": ["plain", "a2"]}
+
+
+def build_validity_world(home: Path, files: Path) -> dict[str, Any]:
+    """Licenses valid and invalid for every reason `isValid` has, delegations in force and
+    ended, and proposals whose approvals a demotion voided; `cases` names each license by what
+    happened to it."""
+    names = ("hospital", "pharma", "cro", "lab", "patient")
+    for name in names:
+        fullchain.init(name, home=home, password=PW)
+    fc = {name: fullchain.connect(name, home=home, password=PW) for name in names}
+    hospital, pharma, cro, lab, patient = (fc[n] for n in names)
+    hospital.deploy([fullchain.Founder(hospital.address, Role.HOSPITAL | Role.GOVERNOR, hpke_key(hospital)),
+                     fullchain.Founder(pharma.address, Role.PHARMA | Role.GOVERNOR, hpke_key(pharma))], threshold=1)
+
+    def governed(pid: int) -> None:
+        hospital.consortium.execute(pid)
+
+    for who, roles in ((cro, Role.CRO), (lab, Role.CRO), (patient, Role.PATIENT)):
+        governed(hospital.consortium.propose_admit(who.address, roles, hpke_key(who)))
+    ids: dict[str, int] = {}
+    for name, parents in LINEAGE.items():
+        path = files / f"{name}.bin"
+        path.write_bytes(os.urandom(40))
+        ids[name] = hospital.datasets.register(path, build_metadata(title=name, standard="omop", tier="restricted"),
+                                               derived_from=[ids[p] for p in parents]).dataset_id
+    cases: dict[str, int] = {}
+
+    def grant(case: str, who: fullchain.Fullchain, dataset: str, purpose: Any = GRU, **kw: Any) -> int:
+        cases[case] = who.licensing.request(ids[dataset], purpose, term_seconds=30 * DAY)
+        hospital.licensing.grant(cases[case], **kw)
+        return cases[case]
+
+    expired = grant("expired", pharma, "plain", HMB, expires_in=5)
+    hospital.licensing.revoke(grant("revoked", cro, "plain", HMB))
+    grant("superseded", pharma, "plain")
+    grant("superseding", pharma, "plain")
+    cases["rejected"] = cro.licensing.request(ids["plain"], GRU, term_seconds=DAY)
+    hospital.licensing.reject(cases["rejected"])
+    cases["pending"] = pharma.licensing.request(ids["own"], HMB, term_seconds=DAY)
+    grant("requester removed", cro, "plain")
+    grant("before re-admission", lab, "plain")
+    cases["asked before re-admission"] = lab.licensing.request(ids["own"], GRU, term_seconds=DAY)
+    for name in LINEAGE:
+        if name != "plain":
+            grant(f"on {name}", pharma, name)
+    # The patient's consent, required after the licenses were granted (and, for f1, after its
+    # copy f2 was registered): a grant checks it, a license already held is bound by it too.
+    for name in ("a1", "b2", "f1", "own", "back"):
+        hospital.licensing.require_consent(ids[name], patient.address)
+    for name in ("a1", "b2", "f1", "own", "back"):
+        patient.licensing.set_consent(ids[name], given=False)
+    patient.licensing.set_consent(ids["back"], given=True)
+
+    def delegate(dataset: str, who: fullchain.Fullchain, allowed: bool = True) -> None:
+        fn = hospital.licensing.contract.functions.setDelegate(ids[dataset], who.address, allowed)
+        hospital.transactor.call_function(fn, contract=DATA_USE_LICENSING)
+
+    delegate("plain", pharma)
+    delegate("plain", lab)  # ended by lab's removal, not revived by its re-admission
+    delegate("own", cro)  # ended by cro's removal
+    delegate("a1", pharma)
+    delegate("a1", pharma, allowed=False)
+    governed(hospital.consortium.propose_remove(cro.address))
+    governed(hospital.consortium.propose_remove(lab.address))
+    governed(hospital.consortium.propose_admit(lab.address, Role.CRO, hpke_key(lab)))
+    grant("after re-admission", lab, "plain", HMB)
+    delegate("b1", lab)
+
+    # Approvals count only within the approver's governor term: pharma approves two proposals,
+    # is demoted and promoted again, then approves only the second one anew.
+    voided, renewed = hospital.consortium.propose_threshold(2), hospital.consortium.propose_threshold(2)
+    pharma.consortium.approve(voided)
+    pharma.consortium.approve(renewed)
+    governed(hospital.consortium.propose_roles(pharma.address, Role.PHARMA))
+    governed(hospital.consortium.propose_roles(pharma.address, Role.PHARMA | Role.GOVERNOR))
+    pharma.consortium.approve(renewed)
+    # Let chain time pass the short grant's expiry (each embedded block is a second later at least).
+    while hospital.w3.eth.get_block("latest")["timestamp"] <= hospital.licensing.get(expired).expires_at.timestamp() + 2:
+        hospital.transactor.transfer(hospital.address, 0)
+    return {"home": home, "cases": cases, "ids": ids, "proposals": {"voided": voided, "renewed": renewed}, **fc}
+
+
+@pytest.fixture(scope="module")
+def validity_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("validity-world")
+    (root / "files").mkdir()
+    return build_validity_world(root / "home", root / "files")
+
+
+def test_license_validity_equals_the_contracts(validity_world: dict[str, Any], tmp_path: Path) -> None:
+    hospital, cases = validity_world["hospital"], validity_world["cases"]
+    index = fresh_index(hospital, tmp_path / "index.sqlite")
+    contract = hospital.licensing.contract.functions
+    valid = {case for case, lid in cases.items() if contract.isValid(lid).call()}
+    # The world has each case it claims to have: b1 is above the withdrawn b2, back's consent
+    # was given again; everything else is invalid for the reason its name says.
+    assert valid == {"superseding", "on b1", "on back", "after re-admission"}
+    count = contract.licenseCount().call()
+    assert sorted(cases.values()) == list(range(1, count + 1))
+    indexed = {lid: index.license(lid) for lid in cases.values()}
+    differ = {case: indexed[lid].valid for case, lid in cases.items()  # type: ignore[union-attr]
+              if indexed[lid].valid != contract.isValid(lid).call()}  # type: ignore[union-attr]
+    assert differ == {}
+    for case, lid in cases.items():
+        assert indexed[lid] == hospital.licensing.get(lid), case
+    assert index.licenses() == hospital.licensing.all()
+    statuses = {lic.id: lic.status for lic in index.licenses()}
+    assert statuses[cases["expired"]] == "expired" and statuses[cases["superseded"]] == "superseded"
+    assert statuses[cases["requester removed"]] == statuses[cases["before re-admission"]] == "granted"
+    index.close()
+
+
+def test_members_and_approvals_equal_the_contract(validity_world: dict[str, Any], tmp_path: Path) -> None:
+    hospital, lab = validity_world["hospital"], validity_world["lab"]
+    index = fresh_index(hospital, tmp_path / "index.sqlite")
+    assert [m.model_dump() for m in index.members()] == [m.model_dump() for m in hospital.consortium.members()]
+    assert index.member(lab.address).status == "active"
+    on_chain = hospital.consortium.proposals()
+    assert [p.model_dump() for p in index.proposals()] == [p.model_dump() for p in on_chain]
+    approvals = {p.id: p.approvals for p in index.proposals()}
+    ids = validity_world["proposals"]
+    assert (approvals[ids["voided"]], approvals[ids["renewed"]]) == (1, 2)
+    consortium = hospital.consortium.contract.functions
+    admissions = {name: index.active_admission(validity_world[name].address)
+                  for name in ("hospital", "pharma", "cro", "lab", "patient")}
+    assert admissions == {name: consortium.activeAdmission(validity_world[name].address).call()
+                          for name in admissions}
+    assert admissions["lab"] == 2 and admissions["cro"] == 0
+
+
+def test_delegations_equal_the_contract(validity_world: dict[str, Any], tmp_path: Path) -> None:
+    hospital, ids = validity_world["hospital"], validity_world["ids"]
+    index = fresh_index(hospital, tmp_path / "index.sqlite")
+    contract = hospital.licensing.contract.functions
+    in_force = {(dataset, name) for dataset in ids for name in ("hospital", "pharma", "cro", "lab", "patient")
+                if contract.isDelegate(ids[dataset], validity_world[name].address).call()}
+    assert in_force == {("plain", "pharma"), ("b1", "lab")}
+    assert {(dataset, name) for dataset in ids for name in ("hospital", "pharma", "cro", "lab", "patient")
+            if index.is_delegate(ids[dataset], validity_world[name].address)} == in_force
+    index.close()
+    index.close()

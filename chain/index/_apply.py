@@ -21,6 +21,7 @@ _TIERS = {v: k for k, v in TIER_CODES.items()}
 REQUESTED, GRANTED, REJECTED, REVOKED, SUPERSEDED = 1, 2, 3, 4, 5
 # Member status (IConsortium.MemberStatus) and proposal status (IConsortium.ProposalStatus).
 ACTIVE, REMOVED = 1, 2
+ROLE_GOVERNOR = 1 << 6
 PENDING, EXECUTED, CANCELLED = 1, 2, 3
 
 Subject = tuple[int | None, int | None, str | None]  # dataset id, license id, account
@@ -52,6 +53,11 @@ def _cid(codec: int, digest_hex: str) -> str:
 def _dataset_registered(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     conn.execute("INSERT OR REPLACE INTO datasets (id, owner, derived_from, created_block, created_at) "
                  "VALUES (?, ?, ?, ?, ?)", (a["datasetId"], a["owner"], json.dumps(a["derivedFrom"]), block, ts))
+    # As DatasetRegistry._lineage: the parents and their (already closed) ancestors.
+    for parent in a["derivedFrom"]:
+        conn.execute("INSERT OR IGNORE INTO ancestors SELECT ?, ? UNION ALL "
+                     "SELECT ?, ancestor_id FROM ancestors WHERE dataset_id = ?",
+                     (a["datasetId"], parent, a["datasetId"], parent))
     return a["datasetId"], None, a["owner"]
 
 
@@ -96,11 +102,15 @@ def _license_dataset(conn: sqlite3.Connection, license_id: int) -> int | None:
 
 @handles("LicenseRequested")
 def _license_requested(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    # The contract records the requester's admission at request (only an active member may ask);
+    # the events before this one, applied in chain order, give the same number.
+    row = conn.execute("SELECT admission FROM members WHERE account = ? AND status = ?",
+                       (a["requester"], ACTIVE)).fetchone()
     conn.execute(
         "INSERT OR REPLACE INTO licenses (id, dataset_id, requester, status, purpose, disease, modifiers, term, "
-        "requested_at, justification_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "requested_at, justification_hash, admission) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (a["licenseId"], a["datasetId"], a["requester"], REQUESTED, a["purpose"], a["disease"], a["modifiers"],
-         a["term"], ts, a["justificationHash"]))
+         a["term"], ts, a["justificationHash"], row[0] if row else 0))
     return a["datasetId"], a["licenseId"], a["requester"]
 
 
@@ -146,7 +156,10 @@ def _access_recorded(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts
 @handles("DelegateSet")
 def _delegate_set(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     if a["allowed"]:
-        conn.execute("INSERT OR IGNORE INTO delegates VALUES (?, ?)", (a["datasetId"], a["delegate"]))
+        # Both must be active members for setDelegate to succeed; a new delegation replaces the old.
+        conn.execute("INSERT OR REPLACE INTO delegates SELECT d.id, ?, mo.admission, md.admission "
+                     "FROM datasets d JOIN members mo ON mo.account = d.owner JOIN members md ON md.account = ? "
+                     "WHERE d.id = ?", (a["delegate"], a["delegate"], a["datasetId"]))
     else:
         conn.execute("DELETE FROM delegates WHERE dataset_id = ? AND delegate = ?", (a["datasetId"], a["delegate"]))
     return a["datasetId"], None, a["delegate"]
@@ -169,15 +182,18 @@ def _consent_changed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts
 @handles("MemberAdmitted")
 def _member_admitted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     key = a.get("hpkePublicKey")
-    row = conn.execute("SELECT position, hpke_public_key FROM members WHERE account = ?", (a["account"],)).fetchone()
+    term = 1 if a["roles"] & ROLE_GOVERNOR else 0
+    row = conn.execute("SELECT position FROM members WHERE account = ?", (a["account"],)).fetchone()
     if row is None:
         position = conn.execute("SELECT count(*) FROM members").fetchone()[0]
-        conn.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (a["account"], position, a["roles"], ACTIVE, ts, a["metadataHash"], key))
+        conn.execute("INSERT INTO members (account, position, roles, status, joined_at, metadata_hash, "
+                     "hpke_public_key, admission, governor_term) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                     (a["account"], position, a["roles"], ACTIVE, ts, a["metadataHash"], key, term))
     else:
         conn.execute("UPDATE members SET roles = ?, status = ?, joined_at = ?, metadata_hash = ?, "
-                     "hpke_public_key = ? WHERE account = ?",
-                     (a["roles"], ACTIVE, ts, a["metadataHash"], key, a["account"]))
+                     "hpke_public_key = ?, admission = admission + 1, governor_term = governor_term + ? "
+                     "WHERE account = ?",
+                     (a["roles"], ACTIVE, ts, a["metadataHash"], key, term, a["account"]))
     return None, None, a["account"]
 
 
@@ -189,7 +205,9 @@ def _member_removed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts:
 
 @handles("MemberRolesChanged")
 def _member_roles(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
-    conn.execute("UPDATE members SET roles = ? WHERE account = ?", (a["newRoles"], a["account"]))
+    promoted = not a["oldRoles"] & ROLE_GOVERNOR and a["newRoles"] & ROLE_GOVERNOR
+    conn.execute("UPDATE members SET roles = ?, governor_term = governor_term + ? WHERE account = ?",
+                 (a["newRoles"], 1 if promoted else 0, a["account"]))
     return None, None, a["account"]
 
 
@@ -246,8 +264,12 @@ def _proposal_created(conn: sqlite3.Connection, a: dict[str, Any], block: int, t
 
 @handles("ProposalApproved")
 def _proposal_approved(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
-    conn.execute("UPDATE proposals SET approvals = ? WHERE id = ?", (a["approvals"], a["proposalId"]))
-    conn.execute("INSERT OR IGNORE INTO approvals VALUES (?, ?)", (a["proposalId"], a["governor"]))
+    # An approval again in a later term replaces the stale one, in place (the contract lists
+    # each approver once).
+    conn.execute("INSERT INTO approvals (proposal_id, governor, term) "
+                 "SELECT ?, account, governor_term FROM members WHERE account = ? "
+                 "ON CONFLICT (proposal_id, governor) DO UPDATE SET term = excluded.term",
+                 (a["proposalId"], a["governor"]))
     return None, None, a["governor"]
 
 

@@ -37,9 +37,19 @@ if TYPE_CHECKING:
 _LICENSE_STATUS = ("CASE l.status WHEN 1 THEN 'requested' "
                    "WHEN 2 THEN CASE WHEN l.expires_at < :now THEN 'expired' ELSE 'granted' END "
                    "WHEN 3 THEN 'rejected' WHEN 4 THEN 'revoked' WHEN 5 THEN 'superseded' END")
+# DataUseLicensing.isValid: granted, not expired, the requester still in the membership it asked
+# in (removal ends a license for good, re-admission revives nothing), and no required consent
+# withdrawn on the dataset or on any ancestor of its lineage.
 _LICENSE_VALID = ("(l.status = 2 AND :now <= l.expires_at "
-                  "AND coalesce((SELECT given FROM consents c WHERE c.dataset_id = l.dataset_id), 1) = 1 "
-                  "AND coalesce((SELECT status FROM members m WHERE m.account = l.requester), 0) = 1)")
+                  "AND EXISTS (SELECT 1 FROM members m WHERE m.account = l.requester AND m.status = 1 "
+                  "AND m.admission = l.admission) "
+                  "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.dataset_id = l.dataset_id AND c.given = 0) "
+                  "AND NOT EXISTS (SELECT 1 FROM ancestors a JOIN consents c ON c.dataset_id = a.ancestor_id "
+                  "WHERE a.dataset_id = l.dataset_id AND c.given = 0))")
+# Consortium.proposal(id).approvals: approvals of governors still in the term they approved in.
+_APPROVALS = ("(SELECT count(*) FROM approvals a JOIN members m ON m.account = a.governor "
+              f"WHERE a.proposal_id = p.id AND m.status = 1 AND m.roles & {int(Role.GOVERNOR)} != 0 "
+              "AND m.governor_term = a.term)")
 LICENSE_STATUSES = ("requested", "granted", "rejected", "revoked", "superseded", "expired")
 STANDARDS = ("sdtm", "adam", "send", "omop", "fhir", "other")
 TIERS = ("public", "consortium", "restricted")
@@ -374,7 +384,23 @@ class EventIndex:
                           f"WHERE l.id = :id", {"id": license_id, "now": when})
         return _license(rows[0]) if rows else None
 
+    def is_delegate(self, dataset_id: int, account: str) -> bool:
+        """DataUseLicensing.isDelegate: named by the owner, and both still in the memberships
+        they had when it was made (a removal ends a delegation for good)."""
+        return self._conn.execute(
+            "SELECT 1 FROM delegates g JOIN datasets d ON d.id = g.dataset_id "
+            "JOIN members mo ON mo.account = d.owner AND mo.status = 1 AND mo.admission = g.owner_admission "
+            "JOIN members md ON md.account = g.delegate AND md.status = 1 AND md.admission = g.delegate_admission "
+            "WHERE g.dataset_id = ? AND g.delegate = ?",
+            (dataset_id, Web3.to_checksum_address(account))).fetchone() is not None
+
     # ---- consortium ----
+
+    def active_admission(self, account: str) -> int:
+        """Consortium.activeAdmission: the member's admission number while it is active, else 0."""
+        row = self._conn.execute("SELECT admission FROM members WHERE account = ? AND status = 1",
+                                 (Web3.to_checksum_address(account),)).fetchone()
+        return row[0] if row else 0
 
     def members(self, *, status: str | None = None) -> list[Member]:
         """Every account ever admitted, in admission order (like `Consortium.memberAccounts`)."""
@@ -388,13 +414,15 @@ class EventIndex:
 
     def proposals(self, *, status: str | None = None, now: int | None = None) -> list[Proposal]:
         """Every proposal in id order; a pending one past its deadline is "expired".
-        `approvals` counts the approvals given; the contract recounts them at execution (an
-        approval by a governor demoted since does not count)."""
+        `approvals` counts as the contract does: only approvals of governors still in the
+        governor term they approved in (a demotion or removal voids an approval for good)."""
         when = self.now() if now is None else now
-        out = [_proposal(r, when) for r in self._rows("SELECT * FROM proposals ORDER BY id")]
+        out = [_proposal(r, when) for r in self._rows(f"SELECT p.*, {_APPROVALS} AS approvals FROM proposals p "
+                                                      "ORDER BY p.id")]
         return [p for p in out if status is None or p.status == status]
 
     def approvals(self, proposal_id: int) -> list[str]:
+        """Every governor that approved, in the order it first did, whether or not it still counts."""
         return [r[0] for r in self._conn.execute("SELECT governor FROM approvals WHERE proposal_id = ? ORDER BY rowid",
                                                  (proposal_id,))]
 

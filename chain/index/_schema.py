@@ -8,10 +8,10 @@ from pathlib import Path
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
-STATE_TABLES = ("datasets", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
+STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
                 "members", "proposals", "approvals", "allowed_accounts", "allowed_nodes", "settings")
 
 DDL = """
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS datasets (
 CREATE INDEX IF NOT EXISTS datasets_owner ON datasets (owner, id);
 CREATE INDEX IF NOT EXISTS datasets_standard ON datasets (standard, id);
 CREATE INDEX IF NOT EXISTS datasets_tier ON datasets (tier, id);
+-- Each dataset's lineage as DatasetRegistry.ancestors resolves it at registration: its parents
+-- and their ancestors, each once. A license is bound by the consent of every one of them.
+CREATE TABLE IF NOT EXISTS ancestors (dataset_id INTEGER NOT NULL, ancestor_id INTEGER NOT NULL,
+                                      PRIMARY KEY (dataset_id, ancestor_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS versions (
     dataset_id INTEGER NOT NULL, version INTEGER NOT NULL, commitment TEXT NOT NULL,
     payload_cid TEXT NOT NULL, metadata_cid TEXT NOT NULL, size INTEGER NOT NULL,
@@ -64,7 +68,10 @@ CREATE TABLE IF NOT EXISTS licenses (
     id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL, requester TEXT NOT NULL, status INTEGER NOT NULL,
     purpose INTEGER NOT NULL, disease TEXT NOT NULL, modifiers INTEGER NOT NULL, term INTEGER NOT NULL,
     requested_at INTEGER NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0, from_version INTEGER,
-    future_versions INTEGER NOT NULL DEFAULT 0, justification_hash TEXT NOT NULL
+    future_versions INTEGER NOT NULL DEFAULT 0, justification_hash TEXT NOT NULL,
+    -- The requester's admission number when it asked (as the contract records it): the license
+    -- is valid only while that membership lasts.
+    admission INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS licenses_dataset ON licenses (dataset_id, id);
 CREATE INDEX IF NOT EXISTS licenses_requester ON licenses (requester, id);
@@ -74,18 +81,26 @@ CREATE TABLE IF NOT EXISTS license_keys (
 CREATE TABLE IF NOT EXISTS consents (
     dataset_id INTEGER PRIMARY KEY, patient TEXT NOT NULL, given INTEGER NOT NULL
 );
+-- The owner's and the delegate's admission numbers when the delegation was made: it is in
+-- force only while both are still those active memberships (DataUseLicensing.isDelegate).
 CREATE TABLE IF NOT EXISTS delegates (dataset_id INTEGER NOT NULL, delegate TEXT NOT NULL,
+                                      owner_admission INTEGER NOT NULL, delegate_admission INTEGER NOT NULL,
                                       PRIMARY KEY (dataset_id, delegate));
 
 CREATE TABLE IF NOT EXISTS members (
     account TEXT PRIMARY KEY, position INTEGER NOT NULL, roles INTEGER NOT NULL, status INTEGER NOT NULL,
-    joined_at INTEGER, metadata_hash TEXT NOT NULL, hpke_public_key TEXT
+    joined_at INTEGER, metadata_hash TEXT NOT NULL, hpke_public_key TEXT,
+    -- Counted as the contract counts them: admissions (each MemberAdmitted) and governor terms
+    -- (each admission or role change that makes the member a governor).
+    admission INTEGER NOT NULL, governor_term INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS proposals (
     id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, status INTEGER NOT NULL, proposer TEXT NOT NULL,
-    created_at INTEGER NOT NULL, deadline INTEGER NOT NULL, approvals INTEGER NOT NULL DEFAULT 0, payload TEXT
+    created_at INTEGER NOT NULL, deadline INTEGER NOT NULL, payload TEXT
 );
-CREATE TABLE IF NOT EXISTS approvals (proposal_id INTEGER NOT NULL, governor TEXT NOT NULL,
+-- `term`: the approver's governor term when it approved. The approval counts only while the
+-- approver is a governor in that same term.
+CREATE TABLE IF NOT EXISTS approvals (proposal_id INTEGER NOT NULL, governor TEXT NOT NULL, term INTEGER NOT NULL,
                                       PRIMARY KEY (proposal_id, governor));
 CREATE TABLE IF NOT EXISTS allowed_accounts (account TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS allowed_nodes (node_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, host TEXT NOT NULL,
