@@ -321,7 +321,7 @@ CASES = [
       prepare=damaged("profiles/cro/keystore.json", b"garbage"), says=("keystore", "not valid JSON")),
     # depends on sdkkeys: a corrupt HPKE key file is reported as a wrong password.
     c("hpke-key-corrupt", *H, "dataset", "fetch", "1", "-o", "{tmp}/h.csv",
-      prepare=damaged("profiles/hospital/hpke-key.pem", b"garbage"), says="corrupt", after=no_file("h.csv"),
+      prepare=damaged("profiles/hospital/hpke-key.json", b"garbage"), says="corrupt", after=no_file("h.csv"),
       depends="sdkkeys"),
     c("profile-config-corrupt", *H, "member", "list", prepare=damaged("profiles/hospital/profile.json", b"{oops"),
       says="profile file"),
