@@ -393,7 +393,7 @@ def test_cli_proposes_a_voting_period(home) -> None:  # noqa: ANN001
     assert run_cli("-p", "pharma", "member", "vote", pid, env=pw).returncode == 0
     done = run_cli("-p", "pharma", "member", "execute", pid, env=pw)
     assert done.returncode == 0, done.stderr
-    assert "set_voting_period voting period 2d" in done.stdout
+    assert "set the voting period to 2d" in done.stdout
     later = run_cli("-p", "hospital", "member", "propose", "threshold", "1", "--json", env=pw)
     shown = json.loads(run_cli("-p", "cro", "member", "proposals", "--json", env=pw).stdout)
     new = next(p for p in shown if p["id"] == json.loads(later.stdout)["proposal_id"])

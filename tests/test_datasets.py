@@ -66,7 +66,7 @@ def test_metadata_is_encrypted_unless_public(world, files: Path) -> None:  # noq
     assert hospital.datasets.metadata(private.dataset_id).title == "Oncology trial X"
     assert pharma.datasets.metadata(private.dataset_id) is None  # no key: cannot read it
     assert pharma.datasets.metadata(public.dataset_id).title == "Open registry"
-    assert [d.title for d in pharma.datasets.list()] == [None, "Open registry"]
+    assert [d.info.title for d in pharma.datasets.list()] == [None, "Open registry"]
 
 
 def test_versions_lineage_and_ownership(world, files: Path) -> None:  # noqa: ANN001

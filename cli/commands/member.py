@@ -96,13 +96,15 @@ def _details(p: Proposal) -> str:
 _INTENT = {"admit_member": "admit {account} as {roles}", "remove_member": "remove {account}",
            "change_roles": "set the roles of {account} to {roles}", "set_threshold": "set the threshold to {threshold}",
            "allow_account": "allow account {account}", "disallow_account": "disallow account {account}",
-           "allow_node": "allow node {enode}", "disallow_node": "disallow node {enode}"}
+           "allow_node": "allow node {enode}", "disallow_node": "disallow node {enode}",
+           "set_voting_period": "set the voting period to {voting_period}"}
 
 
 def describe(p: Proposal, names: dict[str, str]) -> str:
     d = p.details
     values = {"account": d.get("account", ""), "roles": ", ".join(d.get("roles") or []) or "no roles",
-              "threshold": d.get("threshold", ""), "enode": d.get("enode", "")}
+              "threshold": d.get("threshold", ""), "enode": d.get("enode", ""),
+              "voting_period": _duration_text(d["voting_period"]) if "voting_period" in d else ""}
     template = _INTENT.get(p.kind)
     text = template.format(**values) if template else f"{p.kind.replace('_', ' ')} {_details(p)}".strip()
     return named(text, names)
