@@ -233,8 +233,8 @@ def _open_backend(path: Path) -> PersistentPyEVMBackend:
              f"away and run `fullchain chain deploy` again")
     # A new chain is created only where there is no file; an existing but empty one was cut.
     existed = path.exists()
-    if existed and path.stat().st_size == 0:
-        raise damaged
+    if existed and (path.stat().st_size == 0 or not _has_chain_table(path)):
+        raise damaged  # checked read-only: opening it for writing would create tables in it
     db = None
     try:
         db = SqliteAtomicDB(path)
@@ -251,3 +251,16 @@ def _open_backend(path: Path) -> PersistentPyEVMBackend:
         if db is not None:
             db.close()
         raise
+
+
+def _has_chain_table(path: Path) -> bool:
+    try:
+        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return ro.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        ro.close()
