@@ -224,6 +224,11 @@ class EventIndex:
                 continue
             found.append((cid, document.title, document.standard, json.dumps(document.data_use),
                           document.model_dump_json()))
+        # An erased version's document leaves the cache too, as it left the store (erasure).
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("DELETE FROM public_metadata WHERE metadata_cid IN (SELECT metadata_cid FROM versions "
+                           "WHERE erased = 1) AND metadata_cid NOT IN (SELECT metadata_cid FROM versions WHERE erased = 0)")
+        self._conn.execute("COMMIT")
         if found or misses:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("INSERT OR REPLACE INTO public_metadata VALUES (?, ?, ?, ?, ?)", found)
