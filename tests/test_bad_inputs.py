@@ -41,6 +41,9 @@ STRANGER = "0x1111111111111111111111111111111111111111"
 HUGE_ID = str(2**256 + 1)
 # Files whose change is not a change of state: locks are created and released by every run.
 VOLATILE = (".lock", "-wal", "-shm", "-journal")
+# The event index is a cache of the chain that any reading command brings up to date: catching up
+# with blocks is not a change of state (the chain itself, which it mirrors, is compared).
+CACHES = ("index/",)
 
 
 @dataclass
@@ -134,7 +137,7 @@ def snapshot(root: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     return {str(p.relative_to(root)): _digest(p)
             for p in sorted(root.rglob("*"))
             if p.is_file() and not p.name.endswith(VOLATILE)
-            and not any(str(p.relative_to(root)).startswith(i) for i in ignore)}
+            and not any(str(p.relative_to(root)).startswith(i) for i in (*ignore, *CACHES))}
 
 
 # ---- what some cases set up: each returns environment overrides -------------------------------
