@@ -136,7 +136,7 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._backend = backend
         self._lock = lock
         self._lock_timeout = lock_timeout
-        self._logs = LogTable(backend._disk_db._conn)  # eth_getLogs from an indexed table
+        self._logs = LogTable(backend._disk_db._conn, backend._disk_db.transaction)  # eth_getLogs from an indexed table
 
     def make_request(self, method: Any, params: Any) -> Any:
         try:

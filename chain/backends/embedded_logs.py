@@ -19,9 +19,8 @@ nodes (geth, reth, anvil) include in every log. Block tags mean what they mean o
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ContextManager
 
 from eth_utils import decode_hex, encode_hex, is_hex, to_checksum_address
 
@@ -53,12 +52,13 @@ CREATE INDEX IF NOT EXISTS logs_topic3 ON logs (topic3, block);
 class LogTable:
     """The logs of the canonical chain of one py-evm `chain`, stored over `conn`.
 
-    `conn` is the chain database's own connection (autocommit mode); every write happens while
-    the caller holds the chain's file lock, in transactions of its own.
+    `conn` is the chain database's own connection (autocommit mode) and `transaction` the
+    database's own transaction; every write happens while the caller holds the chain's file lock.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, transaction: Callable[[], ContextManager[None]]) -> None:
         self._conn = conn
+        self._transaction = transaction
         self._ready = False
 
     # ---- writing ----
@@ -118,16 +118,6 @@ class LogTable:
                                  bytes(log.data), bytes(tx.hash), bytes(block.hash), block.header.timestamp))
         self._conn.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         self._conn.execute("INSERT INTO log_blocks (number, hash) VALUES (?, ?)", (number, bytes(block.hash)))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
     # ---- reading ----
 
