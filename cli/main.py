@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "storage": ("storage", "storage", "Content storage: export what a dataset stored, as a CAR file."),
     "license": ("license", "license_", "Data-use licenses: request, grant, revoke, check (GA4GH DUO purposes)."),
     "consent": ("license", "consent", "Patient consent for a dataset: require, give, withdraw."),
+    "meter": ("meter", "meter", "Contribution metering: measure data, algorithm and compute; submit, attest, dispute."),
     "demo": ("demo", "demo", "Play the consortium story on the embedded chain."),
 }
 
