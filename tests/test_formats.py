@@ -377,3 +377,49 @@ def test_a_registered_dataset_is_read_from_the_chain_and_the_store_by_the_spec(h
     assert document == json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
     assert parsed == {"title": "Study 001 DM", "description": "", "standard": "sdtm", "domain": None,
                       "subject_count": None, "data_use": ["DUO:0000006"], "tier": "restricted", "extensions": {}}
+
+
+# --- journal names and on-chain encodings, against the README's words and tables ------------
+
+def test_journal_entry_name_follows_the_spec() -> None:
+    from fullchain.journal import intent_key, journal_secret
+
+    private = X25519PrivateKey.from_private_bytes(shake("journal key", 32))
+    secret = hmac.new(private.private_bytes_raw(), b"fullchain journal key v1", hashlib.sha256).digest()
+    assert journal_secret(private) == secret
+    plain, meta = hashlib.sha256(b"data").digest(), b'{"title":"t"}'
+    for dataset_id, derived, target in [(None, [7, 3], b"None|3,7"), (5, [], b"5|")]:
+        mac = hmac.new(secret, plain + hashlib.sha256(meta).digest() + target, hashlib.sha256)
+        assert intent_key(secret, plain, meta, dataset_id, derived) == mac.hexdigest()[:32]
+
+
+def _readme_formats_section() -> str:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return text.split("## Byte formats (for other implementations)\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_tables_are_the_codes_fullchain_writes() -> None:
+    import re
+
+    from fullchain.duo import MODIFIER_BITS, PERMISSIONS, Purpose, modifier_mask, parse_purpose, terms
+    from fullchain.metadata import STANDARD_CODES, TIER_CODES
+
+    section = _readme_formats_section()
+    rows = re.findall(r"^\| (\d+) \| (DUO:\d{7}) \| (\w+) \| (\d+) \| (DUO:\d{7}) \| (\w+) \|$", section, re.M)
+    documented = {int(bit): (code, short) for row in rows for bit, code, short in (row[:3], row[3:])}
+    assert documented == {bit: (code, terms()[code].shorthand) for bit, code in enumerate(MODIFIER_BITS)}
+    assert modifier_mask(["DUO:0000012", "NCU"]) == 1 | 1 << 17
+
+    purposes = dict(re.findall(r"(NRES|GRU|HMB|DS|POA) (\d+)", section))
+    assert {terms()[p].shorthand: Purpose(p).number for p in PERMISSIONS} == {k: int(v) for k, v in purposes.items()}
+    ds = parse_purpose("DS", "MONDO:0005015")
+    assert ds.disease_bytes == b"MONDO:0005015".ljust(32, b"\x00") and parse_purpose("HMB").disease_bytes == bytes(32)
+    assert Purpose.from_chain(7, ds.disease_bytes) == ds
+
+    def codes(line: str) -> dict[str, int]:
+        return {name: int(n) for name, n in re.findall(r"(\w+) (\d+)", line)}
+
+    standard = re.search(r"^\| standard \| uint8 \| (.*) \|$", section, re.M)
+    tier = re.search(r"^\| tier \| uint8 \(enum\) \| (.*) \|$", section, re.M)
+    assert standard and tier
+    assert codes(standard.group(1)) == STANDARD_CODES and codes(tier.group(1)) == TIER_CODES
