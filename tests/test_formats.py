@@ -423,3 +423,10 @@ def test_the_readme_tables_are_the_codes_fullchain_writes() -> None:
     tier = re.search(r"^\| tier \| uint8 \(enum\) \| (.*) \|$", section, re.M)
     assert standard and tier
     assert codes(standard.group(1)) == STANDARD_CODES and codes(tier.group(1)) == TIER_CODES
+
+
+def test_metadata_canonical_bytes_are_as_documented() -> None:
+    meta = build_metadata(title="Étude 😀", standard="omop", data_use=["GRU"], extensions={"z": {"b": 1, "a": 2}})
+    assert meta.to_bytes() == (
+        b'{"data_use":["DUO:0000042"],"description":"","domain":null,"extensions":{"z":{"a":2,"b":1}},'
+        b'"standard":"omop","subject_count":null,"tier":"consortium","title":"\\u00c9tude \\ud83d\\ude00"}')
