@@ -178,3 +178,11 @@ def load_manifest(directory: Path) -> dict[str, object]:
 def validator_enodes(directory: Path) -> list[str]:
     """The validators' enodes recorded in a generated network directory."""
     return [str(v["enode"]) for v in load_manifest(directory)["validators"]]  # type: ignore[index, union-attr]
+
+
+def find_network(path: Path) -> Path | None:
+    """The network directory a validator's file lives in (DIR/validatorN/FILE), if any."""
+    for candidate in (path.parent, path.parent.parent):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return None

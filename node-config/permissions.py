@@ -111,3 +111,10 @@ def drift(deployed: Allowlists, expected: Allowlists) -> Drift:
     missing_accounts, extra_accounts = diff(deployed.accounts, expected.accounts)
     missing_nodes, extra_nodes = diff(deployed.nodes, expected.nodes)
     return Drift(missing_accounts, extra_accounts, missing_nodes, extra_nodes)
+
+
+def export(path: Path, allowlists: Allowlists) -> None:
+    """Write the file atomically: a node reloading it never reads half of it."""
+    from .files import write_public
+
+    write_public(path, render(allowlists))
