@@ -82,14 +82,31 @@ Without Docker, on the host of each validator (Besu installed):
 At least {-(-2 * len(network.validators) // 3)} of {len(network.validators)} validators
 must be up for blocks to be produced (QBFT quorum).
 
-## Point fullchain at the network
+## Point fullchain at the network and deploy the contracts
 
-    fullchain init --profile NAME --chain http://127.0.0.1:{first.rpc_port}
-    fullchain --profile NAME chain deploy --founder NAME:hospital,governor
+The contracts are not in the genesis state: deploy them once the validators run, so that their
+constructor events are on chain (fullchain lists members, proposals and datasets from events).
 
-Only allowlisted accounts can send transactions (`permissions_config.toml`): the deployer must be
-one of them. Members who already have a deployment file join with
-`fullchain init --chain URL --deployment deployment.json`.
+1. On a machine that reaches a validator's JSON-RPC (here: validator1's host):
+
+       fullchain init --profile NAME --chain http://127.0.0.1:{first.rpc_port}
+
+2. Only allowlisted accounts may send transactions. If the account `init` printed is not in
+   `permissions_config.toml` (see `--account` and `--members-from-chain`), allow it on every
+   validator through that validator's PERM API (JSON-RPC on its loopback; Besu saves the change
+   in the file):
+
+       curl -s -X POST -H 'Content-Type: application/json' \\
+         --data '{{"jsonrpc":"2.0","method":"perm_addAccountsToAllowlist","params":[["0xACCOUNT"]],"id":1}}' \\
+         http://127.0.0.1:{first.rpc_port}
+
+3. Deploy, with the founding members (`ADDRESS:ROLES:HPKE_PUBLIC_KEY` for those without a
+   profile here):
+
+       fullchain --profile NAME chain deploy --founder NAME:hospital,governor --founder ADDRESS:pharma,governor:KEY
+
+4. The other members join with `fullchain init --chain URL --deployment deployment.json` (the
+   JSON of `chain deploy --json`). From now on the allowlists are what governance decides.
 
 ## Keep the allowlists in step with governance
 
