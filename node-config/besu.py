@@ -12,6 +12,7 @@ Each validator directory is self-contained: copy it to the validator's host and 
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -58,6 +59,14 @@ class BesuNetwork:
     rpc_listen_port: int = DEFAULT_RPC_PORT
 
 
+def _check_ipv4(host: str) -> None:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise InvalidInput(f"node host '{host}' is not an IPv4 address",
+                           hint="Besu's enode URLs name peers by IP: give each validator host's public IPv4 address") from None
+
+
 def _docker_ip(index: int) -> str:
     return f"172.16.239.{11 + index}"
 
@@ -80,6 +89,8 @@ def generate(out_dir: Path, *, validators: int, chain_id: int = DEFAULT_CHAIN_ID
     if node_hosts and len(node_hosts) != validators:
         raise InvalidInput(f"{len(node_hosts)} --node-host values for {validators} validators",
                            hint="give one host per validator, in order, or none for a single Docker host")
+    for host in node_hosts:
+        _check_ipv4(host)
     for port, what in ((p2p_port, "p2p port"), (rpc_port, "RPC port")):
         if not 1 <= port <= 65535:
             raise InvalidInput(f"{what} {port} is outside 1..65535", hint="give a TCP port number")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +31,7 @@ REST_PORT = 9094
 IPFS_API = "/ip4/127.0.0.1/tcp/5001"
 CONSENSUS_MODES = ("crdt", "raft")
 MAX_PEERS = 64
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ def generate(out_dir: Path, *, peers: int, replication_min: int | None = None, r
         raise InvalidInput(f"replication {rmin}..{rmax} does not fit {peers} peers",
                            hint="need 1 <= --replication-min <= --replication-max <= --peers")
     hosts = list(peer_hosts) or [f"peer{i + 1}" for i in range(peers)]
+    for host in hosts:
+        if _host_protocol(host) == "dns4" and not _DNS_NAME.match(host):
+            raise InvalidInput(f"peer host '{host}' is neither an IP address nor a DNS name",
+                               hint="give each peer's IP address or host name, e.g. 10.0.0.5 or ipfs1.example.org")
     identities = [libp2p.generate_identity() for _ in range(peers)]
     members = [Peer(name=f"peer{i + 1}", peer_id=ident.peer_id, host=hosts[i],
                     multiaddress=multiaddress(hosts[i], ident.peer_id)) for i, ident in enumerate(identities)]

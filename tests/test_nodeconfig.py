@@ -383,3 +383,11 @@ def test_cli_ipfs_cluster_raft(tmp_path: Path) -> None:
     assert service["consensus"]["raft"]["init_peerset"] == [p["peer_id"] for p in made["peers"]]
     assert service["cluster"]["secret"] not in out.stdout
     assert run_cli("node-config", "validate", str(tmp_path / "c")).returncode == 0
+
+
+def test_hosts_that_cannot_be_written_in_an_address_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="node host 'validator-1.example.org' is not an IPv4 address"):
+        besu.generate(tmp_path / "net", validators=1, node_hosts=["validator-1.example.org"], fund=["0x" + "ab" * 20])
+    with pytest.raises(InvalidInput, match="neither an IP address nor a DNS name"):
+        ipfs_cluster.generate(tmp_path / "cluster", peers=1, peer_hosts=["a/b"])
+    assert list(tmp_path.iterdir()) == []
