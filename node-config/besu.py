@@ -197,3 +197,9 @@ def find_network(path: Path) -> Path | None:
         if (candidate / MANIFEST).is_file():
             return candidate
     return None
+
+
+def permission_files(directory: Path) -> list[Path]:
+    """Each validator's permissions_config.toml in a generated network directory."""
+    return [directory / str(v["name"]) / permissions.FILE_NAME
+            for v in load_manifest(directory)["validators"]]  # type: ignore[union-attr]

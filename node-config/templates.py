@@ -111,9 +111,9 @@ constructor events are on chain (fullchain lists members, proposals and datasets
 ## Keep the allowlists in step with governance
 
 The account and node allowlists come from the `Consortium` contract. After a governance vote
-changes them, re-export on every node and reload it:
+changes them, re-export every validator's file, copy each to its node and reload it there:
 
-    fullchain node-config permissions --network . -o validatorN/permissions_config.toml
+    fullchain node-config permissions --network .    # every validatorN/permissions_config.toml
     curl -s -X POST -H 'Content-Type: application/json' \\
       --data '{{"jsonrpc":"2.0","method":"perm_reloadPermissionsFromFile","params":[],"id":1}}' \\
       http://127.0.0.1:{first.rpc_port}

@@ -297,6 +297,11 @@ def test_cli_permissions_check_exits_1_on_a_stale_file(home: Path, tmp_path: Pat
     assert run_cli("-p", "hospital", "node-config", "permissions", "-o", file, env=PW).returncode == 0
     assert account in tomllib.loads(Path(file).read_text())["accounts-allowlist"]
     assert run_cli("-p", "hospital", "node-config", "permissions", "--check", file, env=PW).returncode == 0
+    other = str(out / "validator4" / "permissions_config.toml")
+    assert run_cli("-p", "hospital", "node-config", "permissions", "--check", other, env=PW).returncode == 1
+    every = run_cli("-p", "hospital", "node-config", "permissions", "--network", str(out), "--json", env=PW)
+    assert every.returncode == 0 and len(json.loads(every.stdout)["files"]) == 4, every.stderr
+    assert run_cli("-p", "hospital", "node-config", "permissions", "--check", other, env=PW).returncode == 0
     valid = run_cli("node-config", "validate", str(out))
     assert valid.returncode == 0 and "checks passed" in valid.stdout, valid.stderr
 
@@ -310,7 +315,9 @@ def test_cli_refusals_are_one_line(home: Path, tmp_path: Path) -> None:
     assert (tmp_path / "full" / "precious").read_text() == "x"
     assert run_cli("node-config", "besu", "--validators", "0", "-o", str(tmp_path / "x")).returncode == 2
     both = run_cli("node-config", "permissions", "-o", str(tmp_path / "a"), "--check", str(tmp_path / "b"))
-    assert both.returncode == 2 and "exactly one of" in both.stderr
+    assert both.returncode == 2 and "not both" in both.stderr
+    neither = run_cli("node-config", "permissions")
+    assert neither.returncode == 2 and "--network DIR" in neither.stderr
     nothing = run_cli("node-config", "validate", str(tmp_path))
     assert nothing.returncode == 1 and "holds neither network.json nor cluster.json" in nothing.stderr
 

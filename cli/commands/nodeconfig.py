@@ -67,7 +67,8 @@ def besu(validators: int, members_from_chain: bool, accounts: tuple[str, ...], b
 
 @node_config.command(name="permissions")
 @common_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write permissions_config.toml here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write permissions_config.toml here (default with --network: every validator's file).")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Exit 1 if this deployed file is out of step with the chain.")
 @click.option("--network", type=click.Path(file_okay=False, path_type=Path),
@@ -77,22 +78,25 @@ def permissions_(output: Path | None, check_file: Path | None, network: Path | N
     from fullchain.nodeconfig import besu as besu_net
     from fullchain.nodeconfig import permissions
 
-    if (output is None) == (check_file is None):
-        raise click.UsageError("give exactly one of -o FILE and --check FILE")
+    if output is not None and check_file is not None:
+        raise click.UsageError("give -o FILE or --check FILE, not both")
     target = output or check_file
-    assert target is not None
-    network = network or besu_net.find_network(target.absolute())
+    if target is None and network is None:
+        raise click.UsageError("give -o FILE, --check FILE, or --network DIR (rewrites every validator's file)")
+    network = network or besu_net.find_network((target or Path(".")).absolute())
     expected = permissions.from_chain(connect().consortium)
     if network is not None:
         expected = expected.merged(nodes=besu_net.validator_enodes(network))
-    if output is not None:
-        permissions.export(output, expected)
+    if check_file is None:
+        files = [output] if output is not None else besu_net.permission_files(network)  # type: ignore[arg-type]
+        for file in files:
+            permissions.export(file, expected)
         if is_json():
-            emit_json({"file": str(output), "accounts": expected.accounts, "nodes": expected.nodes})
+            emit_json({"files": [str(f) for f in files], "accounts": expected.accounts, "nodes": expected.nodes})
             return
-        fields([("written", output), ("accounts allowed", len(expected.accounts)),
+        fields([*(("written", f) for f in files), ("accounts allowed", len(expected.accounts)),
                 ("nodes allowed", len(expected.nodes))])
-        say("reload it on the node: perm_reloadPermissionsFromFile (PERM API)")
+        say("copy each file to its node and reload it there: perm_reloadPermissionsFromFile (PERM API)")
         return
     assert check_file is not None
     drift = permissions.drift(permissions.read(check_file), expected)
