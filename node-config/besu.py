@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fullchain.addresses import to_account
-from fullchain.errors import InvalidInput
+from fullchain.errors import ConfigError, InvalidInput
 
 from . import genesis as genesis_mod
 from . import nodekeys, permissions, templates, toml
@@ -171,8 +171,6 @@ def manifest(network: BesuNetwork) -> dict[str, object]:
 
 
 def load_manifest(directory: Path) -> dict[str, object]:
-    from fullchain.errors import ConfigError
-
     path = directory / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
