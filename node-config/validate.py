@@ -153,6 +153,18 @@ def _validate_besu(directory: Path) -> Report:
                          f"{missing[0] if missing else ''}")
             report.check(bool(allowed.accounts), f"{name}: accounts-allowlist is not empty",
                          f"{perm_path}: accounts-allowlist is empty, so no account could transact")
+    texts = {}
+    for entry in validators:
+        try:
+            texts[str(entry["name"])] = (directory / str(entry["name"]) / permissions.FILE_NAME).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    if texts:
+        first_name, first_text = next(iter(texts.items()))
+        stale = [name for name, text in texts.items() if text != first_text]
+        report.check(not stale, "every validator has the same permissions_config.toml",
+                     f"{directory}: permissions_config.toml of {', '.join(stale)} differs from {first_name}'s "
+                     f"(re-export with `fullchain node-config permissions --network {directory}`)")
     compose = directory / "docker-compose.yml"
     try:
         text = compose.read_text(encoding="utf-8")

@@ -199,11 +199,15 @@ def test_validate_accepts_the_generated_directory_and_names_a_tampered_file(tmp_
     genesis["extraData"] = "0x" + rlp.encode(extra).hex()
     (net.directory / "genesis.json").write_text(json.dumps(genesis))
     (net.directory / "validator3" / "key").chmod(0o644)
+    permissions.export(net.directory / "validator4" / permissions.FILE_NAME,
+                       permissions.read(net.directory / "validator4" / permissions.FILE_NAME).merged(
+                           accounts=["0x" + "ef" * 20]))
     problems = "\n".join(validate(net.directory).problems)
     assert "validator2/key.pub: does not match the node key" in problems
     assert "extraData validators are not in ascending order" in problems
     assert "validator3/key: mode 644" in problems
     assert "genesis.json: differs from" in problems  # each validator's copy is now stale
+    assert "permissions_config.toml of validator4 differs from validator1's" in problems
 
 
 def test_node_hosts_give_the_enodes_and_must_match_the_count(tmp_path: Path) -> None:
