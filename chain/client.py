@@ -16,9 +16,9 @@ from .backends import ChainConnection, open_chain
 from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy_consortium
 from .contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
-from .errors import ConfigError, NotDeployed, PasswordRequired
-from .home import PASSWORD_ENV, fullchain_home
-from .keys import Identity, unlock_identity
+from .errors import ConfigError, NotDeployed
+from .home import fullchain_home
+from .keys import Identity, resolve_password, unlock_identity
 from .datasets import DatasetsClient
 from .journal import Journal
 from .licensing import LicensingClient
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from .index import EventIndex
+    from .view import View
 
 # What `fullchain init` gives a new account on the embedded chain, from the development funds.
 EMBEDDED_FUNDING_WEI = 1_000 * 10**18
@@ -106,6 +107,13 @@ class Fullchain:
                               hint="the chain was reset or the address is wrong; deploy again with "
                                    "`fullchain chain deploy`")
         return address
+
+    def view(self) -> View:
+        """A read-only view over the event index, synced first (see fullchain.view)."""
+        from .view import View
+
+        return View(home=self.home, profile=self.profile, index=self.read_index(), contracts=self.contracts(),
+                    store=lambda: self.store, hpke_key=self._load_hpke_key)
 
     def read_index(self) -> EventIndex:
         """The event index of this chain, brought up to date first (cheap when nothing is new).
@@ -192,19 +200,6 @@ class Fullchain:
             except Exception:  # a broken neighbour profile must not break this one's output
                 continue
         return names
-
-
-def resolve_password(source: PasswordSource) -> str:
-    """The password from `source` (a string or a callable), else $FULLCHAIN_PASSWORD."""
-    if callable(source):
-        return source()
-    if source is not None:
-        return source
-    env = os.environ.get(PASSWORD_ENV)
-    if env is not None:
-        return env
-    raise PasswordRequired("a password is needed to decrypt the keys and none was given",
-                           hint=f"set {PASSWORD_ENV}, pass --password-file, or run in a terminal to be asked")
 
 
 def connect(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,

@@ -39,7 +39,7 @@ from .crypto import (
     wrap_key_for,
 )
 from .duo import Purpose
-from .errors import ContentNotFound, FullchainError, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
+from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
 from .journal import Journal, JournalEntry, intent_key, journal_secret, now
 from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
 from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, VerifyResult
@@ -320,11 +320,14 @@ class DatasetsClient:
         """A page of datasets in id order, from the event index (no call per dataset). Filters
         combine; `standard`/`tier` apply to the latest version; `data_use` matches public
         metadata. With `titles`, encrypted titles this profile can read are decrypted."""
-        entries = self._require_index().datasets(limit=limit, offset=offset, owner=owner, standard=standard,
-                                                 tier=tier, data_use=data_use, readable_by=readable_by)
+        from .view import with_titles
+
+        index = self._require_index()
+        entries = index.datasets(limit=limit, offset=offset, owner=owner, standard=standard,
+                                 tier=tier, data_use=data_use, readable_by=readable_by)
         if not titles:
             return entries
-        return [self._with_title(e) for e in entries]
+        return with_titles(entries, index, lambda: self.store, self._tx.address, self._private_key)
 
     def count(self, *, owner: str | None = None, standard: str | None = None, tier: str | None = None,
               data_use: str | None = None, readable_by: str | None = None) -> int:
@@ -369,25 +372,6 @@ class DatasetsClient:
             if limit is not None and len(found) >= limit:
                 break
         return list(found.values())
-
-    def _with_title(self, entry: DatasetEntry) -> DatasetEntry:
-        """The entry with its title, when this profile holds a key bundle for its latest version
-        (found in the index: a list costs no call per dataset). Licensees see titles in `show`."""
-        v = entry.latest
-        if entry.info.title is not None or v is None or v.erased or v.tier == "public":
-            return entry
-        digest = self._require_index().key_bundle(v.dataset_id, v.version, self._tx.address)
-        if digest is None:
-            return entry
-        try:
-            wrapped = b"".join(self.store.cat(cids.to_str(cids.make_cid(cids.RAW, digest))))
-            bundle = unwrap_key(self._private_key(), wrapped, commitment=bytes.fromhex(v.commitment[2:]))
-            out = io.BytesIO()
-            decrypt([b"".join(self.store.cat(v.metadata_cid))], bundle.data_key, out)
-            meta = DatasetMetadata.from_bytes(out.getvalue())
-        except (FullchainError, ValueError):  # one unreadable document must not break a list
-            return entry
-        return entry.model_copy(update={"info": entry.info.model_copy(update={"title": meta.title})})
 
     def _require_index(self) -> EventIndex:
         if self._index is None:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import PASSWORD_ENV, connect, init
+from .client import connect, init
+from .home import PASSWORD_ENV
 from .consortium import Founder
 from .duo import parse_purpose
 from .errors import ConfigError, NotAuthorized

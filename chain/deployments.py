@@ -6,13 +6,16 @@ one record and a restarted development node (new genesis) does not inherit stale
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from web3 import Web3
 
 from .errors import ConfigError
 from .home import deployments_dir, write_private
 from .models import Deployment
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 
 def chain_identity(w3: Web3) -> tuple[int, str]:

@@ -12,20 +12,25 @@ open, and are rewritten in the current format on the next unlock.)
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import KeystoreError, PasswordRequired, WrongPassword
-from .home import write_private
+from .home import PASSWORD_ENV, write_private
 
 if TYPE_CHECKING:  # eth-account takes ~0.8 s to import: only when a key is really opened
     from eth_account.signers.local import LocalAccount
@@ -47,8 +52,28 @@ class NewIdentity:
 class Identity:
     """Both private keys of a profile, decrypted."""
 
-    signer: LocalAccount
-    hpke: X25519PrivateKey
+    signing_key: bytes = field(repr=False)
+    address: str
+    hpke: X25519PrivateKey = field(repr=False)
+
+    @cached_property
+    def signer(self) -> LocalAccount:
+        from eth_account import Account  # only to sign: reading commands never load it
+
+        return Account.from_key(self.signing_key)
+
+
+def resolve_password(source: str | Callable[[], str] | None) -> str:
+    """The password from `source` (a string or a callable), else $FULLCHAIN_PASSWORD."""
+    if callable(source):
+        return source()
+    if source is not None:
+        return source
+    env = os.environ.get(PASSWORD_ENV)
+    if env is not None:
+        return env
+    raise PasswordRequired("a password is needed to decrypt the keys and none was given",
+                           hint=f"set {PASSWORD_ENV}, pass --password-file, or run in a terminal to be asked")
 
 
 def create_identity(directory: Path, password: str) -> NewIdentity:
@@ -68,14 +93,21 @@ def create_identity(directory: Path, password: str) -> NewIdentity:
 
 def unlock_identity(directory: Path, password: str, *, profile: str) -> Identity:
     """Both keys of the profile in `directory`, with one password stretch."""
-    signer = load_signer(directory, password, profile=profile)
-    return Identity(signer=signer, hpke=_load_hpke(directory, signer, password, profile=profile))
+    key = load_signing_key(directory, password, profile=profile)
+    address = address_of(key)
+    return Identity(signing_key=key, address=address,
+                    hpke=_load_hpke(directory, key, address, password, profile=profile))
 
 
 def load_signer(directory: Path, password: str, *, profile: str) -> LocalAccount:
     """The profile's signing account, decrypted with `password`."""
     from eth_account import Account
 
+    return Account.from_key(load_signing_key(directory, password, profile=profile))
+
+
+def load_signing_key(directory: Path, password: str, *, profile: str) -> bytes:
+    """The profile's secp256k1 private key, decrypted with `password`."""
     path = directory / SIGNING_KEYSTORE
     damaged = f"keystore {path} of profile '{profile}' is damaged"
     fix = "restore the file from your backup; the key cannot be recovered without it"
@@ -93,15 +125,71 @@ def load_signer(directory: Path, password: str, *, profile: str) -> LocalAccount
     if problem:
         raise KeystoreError(f"{damaged} ({problem})", hint=fix)
     try:
-        key = Account.decrypt(keystore, password)
+        return decrypt_keystore(keystore, password)
+    except _MacMismatch:
+        raise WrongPassword(f"wrong password for profile '{profile}' (keystore {path})",
+                            hint="check FULLCHAIN_PASSWORD or the file given to --password-file") from None
     except ValueError as exc:
-        if "mac mismatch" in str(exc).lower():
-            raise WrongPassword(f"wrong password for profile '{profile}' (keystore {path})",
-                                hint="check FULLCHAIN_PASSWORD or the file given to --password-file") from None
         raise KeystoreError(f"{damaged} ({exc})", hint=fix) from None
     except (KeyError, TypeError) as exc:
         raise KeystoreError(f"{damaged} (missing or malformed field {exc})", hint=fix) from None
-    return Account.from_key(key)
+
+
+class _MacMismatch(ValueError):
+    pass
+
+
+def decrypt_keystore(keystore: dict[str, Any], password: str) -> bytes:
+    """The private key in a Web3 Secret Storage v3 keystore (the file eth-account writes).
+
+    Decrypted here with hashlib and `cryptography` rather than by eth-keyfile: importing that
+    loads py_ecc's BLS12-381 tables (~0.7 s of CPU on every command), and its scrypt holds the
+    GIL, where hashlib's releases it, so a reading command can unlock while it does its other
+    work. tests/test_keys.py checks it against eth-account on keystores of both KDFs."""
+    crypto = keystore.get("crypto", keystore.get("Crypto"))
+    params = crypto["kdfparams"]
+    salt = _unhex(params["salt"])
+    secret = password.encode("utf-8")
+    if crypto["kdf"] == "scrypt":
+        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+        derived = hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=int(params["dklen"]),
+                                 maxmem=128 * r * (n + p + 2) + (1 << 20))
+    elif crypto["kdf"] == "pbkdf2":
+        if params.get("prf") != "hmac-sha256":
+            raise ValueError(f"unsupported pbkdf2 prf {params.get('prf')!r}")
+        derived = hashlib.pbkdf2_hmac("sha256", secret, salt, int(params["c"]), int(params["dklen"]))
+    else:
+        raise ValueError(f"unsupported key derivation {crypto['kdf']!r}")
+    if len(derived) < 32:
+        raise ValueError(f"derived key of {len(derived)} bytes, at least 32 are needed")
+    ciphertext = _unhex(crypto["ciphertext"])
+    if not hmac.compare_digest(_keccak(derived[16:32] + ciphertext), _unhex(crypto["mac"])):
+        raise _MacMismatch("MAC mismatch")
+    if crypto["cipher"] != "aes-128-ctr":
+        raise ValueError(f"unsupported cipher {crypto['cipher']!r}")
+    decryptor = Cipher(algorithms.AES(derived[:16]), modes.CTR(_unhex(crypto["cipherparams"]["iv"]))).decryptor()
+    return decryptor.update(ciphertext) + decryptor.finalize()
+
+
+def address_of(private_key: bytes) -> str:
+    """The Ethereum account (checksummed) of a secp256k1 private key."""
+    from coincurve import PublicKey
+    from eth_utils import to_checksum_address
+
+    public = PublicKey.from_secret(private_key).format(compressed=False)[1:]
+    return to_checksum_address(_keccak(public)[-20:])
+
+
+def _keccak(data: bytes) -> bytes:
+    from Crypto.Hash import keccak
+
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def _unhex(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a hex string, got {type(value).__name__}")
+    return bytes.fromhex(value.removeprefix("0x"))
 
 
 def load_hpke_private_key(directory: Path, password: str, *, profile: str) -> X25519PrivateKey:
@@ -117,9 +205,9 @@ def _keystore_problem(keystore: Any) -> str | None:
     crypto = keystore.get("crypto", keystore.get("Crypto"))
     if not isinstance(crypto, dict):
         return "no 'crypto' section"
-    for field in ("cipher", "cipherparams", "ciphertext", "kdf", "kdfparams", "mac"):
-        if field not in crypto:
-            return f"the 'crypto' section has no '{field}'"
+    for name in ("cipher", "cipherparams", "ciphertext", "kdf", "kdfparams", "mac"):
+        if name not in crypto:
+            return f"the 'crypto' section has no '{name}'"
     return None
 
 
@@ -151,13 +239,13 @@ def _save_hpke(directory: Path, signing_key: bytes, address: str, hpke: X25519Pr
     write_private(directory / HPKE_KEY, json.dumps(document, indent=2))
 
 
-def _load_hpke(directory: Path, signer: LocalAccount, password: str, *, profile: str) -> X25519PrivateKey:
+def _load_hpke(directory: Path, signing_key: bytes, address: str, password: str, *, profile: str) -> X25519PrivateKey:
     path = directory / HPKE_KEY
     fix = "restore it from your backup; without it, data keys wrapped to this profile cannot be opened"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return _migrate_legacy(directory, signer, password, profile=profile)
+        return _migrate_legacy(directory, signing_key, address, password, profile=profile)
     except UnicodeDecodeError:
         raise KeystoreError(f"the HPKE key file {path} of profile '{profile}' is corrupt (not text)",
                             hint=fix) from None
@@ -174,7 +262,7 @@ def _load_hpke(directory: Path, signer: LocalAccount, password: str, *, profile:
         raise KeystoreError(f"the HPKE key file {path} of profile '{profile}' is corrupt ({type(exc).__name__})",
                             hint=fix) from None
     try:
-        raw = _sealing_key(signer.key, salt).decrypt(nonce, sealed, _associated_data(signer.address, public))
+        raw = _sealing_key(signing_key, salt).decrypt(nonce, sealed, _associated_data(address, public))
     except (InvalidTag, ValueError):
         # The keystore already proved the password right, so a failure here is the file's.
         raise KeystoreError(f"the HPKE key file {path} of profile '{profile}' is corrupt or belongs to "
@@ -186,7 +274,8 @@ def _load_hpke(directory: Path, signer: LocalAccount, password: str, *, profile:
     return key
 
 
-def _migrate_legacy(directory: Path, signer: LocalAccount, password: str, *, profile: str) -> X25519PrivateKey:
+def _migrate_legacy(directory: Path, signing_key: bytes, address: str, password: str, *,
+                    profile: str) -> X25519PrivateKey:
     legacy = directory / LEGACY_HPKE_KEY
     fix = "restore it from your backup; without it, data keys wrapped to this profile cannot be opened"
     try:
@@ -202,6 +291,6 @@ def _migrate_legacy(directory: Path, signer: LocalAccount, password: str, *, pro
                             f"open with the password that opens the keystore)", hint=fix) from None
     if not isinstance(key, X25519PrivateKey):
         raise KeystoreError(f"{legacy} does not hold an X25519 key", hint=fix)
-    _save_hpke(directory, signer.key, signer.address, key)  # written (atomically) before the old one goes
+    _save_hpke(directory, signing_key, address, key)  # written (atomically) before the old one goes
     legacy.unlink()
     return key

@@ -6,13 +6,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 import fullchain
 from fullchain.home import PASSWORD_ENV
 from fullchain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fullchain.view import View
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +73,17 @@ def password_source(*, confirm: bool = False, profile: str | None = None) -> ful
         return None
     label = f"Password for profile '{profile}'" if profile else "Keystore password"
     return lambda: click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
+
+
+def view(*, storage: str | None = None) -> View:
+    """What reading commands use: the event index without the chain library when it is provably
+    up to date (fullchain.view), else a connection that syncs it first."""
+    from fullchain.view import open_view
+
+    s = settings()
+    password = password_source(profile=s.profile)
+    return (open_view(s.profile, password=password, storage=storage)
+            or fullchain.connect(s.profile, password=password, storage=storage).view())
 
 
 def connect(*, storage: str | None = None) -> fullchain.Fullchain:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from web3 import Web3
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import ConfigError
 from ..home import embedded_chain_dir
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 LOCK_TIMEOUT_ENV = "FULLCHAIN_LOCK_TIMEOUT"
 

@@ -40,7 +40,12 @@ class SqliteAtomicDB(BaseAtomicDB):
 
     def __init__(self, path: Path) -> None:
         # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Only when this call creates it: closing a descriptor of an existing file would drop the
+        # POSIX locks of another connection to it in this process (see fullchain.index._schema).
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # WAL keeps readers of other processes unblocked; NORMAL sync survives a killed process.

@@ -10,8 +10,22 @@ filled from the chain's events, instead of per-item `eth_call`s or `eth_getLogs`
 The file lives under FULLCHAIN_HOME/index/ and is a cache: deleting it loses nothing, the next
 sync rebuilds it.
 """
+from typing import TYPE_CHECKING, Any
+
 from ._index import DatasetEntry, EventIndex, IndexedEvent, open_index
 from ._schema import index_path
-from ._sync import SyncResult
+
+if TYPE_CHECKING:
+    from ._sync import SyncResult
+
+
+def __getattr__(name: str) -> Any:
+    # The syncing half imports web3; reading the index does not need it.
+    if name == "SyncResult":
+        from ._sync import SyncResult
+
+        return SyncResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DatasetEntry", "EventIndex", "IndexedEvent", "SyncResult", "index_path", "open_index"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from ..duo import Purpose, lookup, modifier_codes
 from ..errors import ChainBusy, ChainError, ConfigError, ContentNotFound, InvalidInput, StorageUnreachable
@@ -28,9 +28,12 @@ from ..models import (
 )
 from . import _schema
 from ._apply import CANCELLED, EXECUTED, GRANTED, PENDING
-from ._sync import Progress, SyncResult, Syncer, get_meta, set_meta
+from ._schema import get_meta, set_meta
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
+    from ._sync import Progress, SyncResult
     from ..client import Fullchain
     from ..storage import ContentStore
 
@@ -99,7 +102,7 @@ class EventIndex:
                  lock_timeout: float = 120.0) -> None:
         self.path = Path(path)
         self._w3 = w3
-        self._contracts = {name: Web3.to_checksum_address(a) for name, a in (contracts or {}).items()}
+        self._contracts = {name: to_checksum_address(a) for name, a in (contracts or {}).items()}
         self._depth = max(0, depth)
         self._store = store
         self._lock = FileLock(str(self.path) + ".lock", mode=0o600)
@@ -136,6 +139,8 @@ class EventIndex:
         new versions are cached too (`metadata`). Safe to run from several processes at once."""
         if self._w3 is None:
             raise ChainError("this index was opened without a chain connection", hint="open it with open_index(fc)")
+        from ._sync import Syncer  # web3's machinery: only when there is something to fetch
+
         with self._locked():
             try:
                 self._ensure_contracts()
@@ -146,6 +151,15 @@ class EventIndex:
             except sqlite3.OperationalError as exc:
                 raise _unusable(self.path, exc) from None
         return result
+
+    def holds_exactly(self, number: int, block_hash: str | None, contracts: Mapping[str, str]) -> bool:
+        """Whether the index was synced, for `contracts`, up to block `number` and no further,
+        and stored that block with `block_hash`: then it holds what a sync would fetch."""
+        if block_hash is None or self.cursor != number:
+            return False
+        row = self._conn.execute("SELECT hash FROM blocks WHERE number = ?", (number,)).fetchone()
+        wanted = json.dumps({name: to_checksum_address(a) for name, a in contracts.items()}, sort_keys=True)
+        return row is not None and row[0] == block_hash.lower() and get_meta(self._conn, "contracts") == wanted
 
     @property
     def cursor(self) -> int:
@@ -263,7 +277,7 @@ class EventIndex:
         where, args = ["1"], {}
         if owner is not None:
             where.append("d.owner = :owner")
-            args["owner"] = Web3.to_checksum_address(owner)
+            args["owner"] = to_checksum_address(owner)
         if standard is not None:
             if standard not in STANDARDS:
                 raise InvalidInput(f"unknown standard '{standard}'", hint="use one of " + ", ".join(STANDARDS))
@@ -284,7 +298,7 @@ class EventIndex:
             where.append("(d.owner = :reader OR EXISTS (SELECT 1 FROM key_bundles k WHERE k.dataset_id = d.id "
                          "AND k.recipient = :reader) OR EXISTS (SELECT 1 FROM licenses l WHERE l.dataset_id = d.id "
                          "AND l.requester = :reader AND l.status = 2))")
-            args["reader"] = Web3.to_checksum_address(readable_by)
+            args["reader"] = to_checksum_address(readable_by)
         return " AND ".join(where), args
 
     def datasets(self, *, limit: int | None = None, offset: int = 0, after_id: int | None = None,
@@ -320,7 +334,21 @@ class EventIndex:
     def key_bundle(self, dataset_id: int, version: int, recipient: str) -> bytes | None:
         """The digest of the key bundle of a version published for `recipient`, if any."""
         row = self._conn.execute("SELECT digest FROM key_bundles WHERE dataset_id = ? AND version = ? AND recipient = ?",
-                                 (dataset_id, version, Web3.to_checksum_address(recipient))).fetchone()
+                                 (dataset_id, version, to_checksum_address(recipient))).fetchone()
+        return bytes.fromhex(row[0].removeprefix("0x")) if row else None
+
+    def readable_bundle(self, dataset_id: int, version: int, reader: str, *, now: int | None = None) -> bytes | None:
+        """The digest of a key bundle of the version `reader` can open: one published for it
+        (the owner's), else one delivered under a license of it that is valid now."""
+        own = self.key_bundle(dataset_id, version, reader)
+        if own is not None:
+            return own
+        row = self._conn.execute(
+            f"SELECT k.digest FROM licenses l JOIN license_keys k ON k.license_id = l.id "
+            f"WHERE l.dataset_id = :dataset AND l.requester = :reader AND k.version = :version AND {_LICENSE_VALID} "
+            f"ORDER BY l.id DESC LIMIT 1",
+            {"dataset": dataset_id, "reader": to_checksum_address(reader), "version": version,
+             "now": self.now() if now is None else now}).fetchone()
         return bytes.fromhex(row[0].removeprefix("0x")) if row else None
 
     def version_of_commitment(self, commitment: str) -> tuple[int, int] | None:
@@ -359,10 +387,10 @@ class EventIndex:
             args["status"] = status
         if licensee is not None:
             where.append("l.requester = :licensee")
-            args["licensee"] = Web3.to_checksum_address(licensee)
+            args["licensee"] = to_checksum_address(licensee)
         if owner is not None:
             where.append("EXISTS (SELECT 1 FROM datasets d WHERE d.id = l.dataset_id AND d.owner = :owner)")
-            args["owner"] = Web3.to_checksum_address(owner)
+            args["owner"] = to_checksum_address(owner)
         return " AND ".join(where), args
 
     def licenses(self, *, limit: int | None = None, offset: int = 0, dataset_id: int | None = None,
@@ -397,14 +425,14 @@ class EventIndex:
             "JOIN members mo ON mo.account = d.owner AND mo.status = 1 AND mo.admission = g.owner_admission "
             "JOIN members md ON md.account = g.delegate AND md.status = 1 AND md.admission = g.delegate_admission "
             "WHERE g.dataset_id = ? AND g.delegate = ?",
-            (dataset_id, Web3.to_checksum_address(account))).fetchone() is not None
+            (dataset_id, to_checksum_address(account))).fetchone() is not None
 
     # ---- consortium ----
 
     def active_admission(self, account: str) -> int:
         """Consortium.activeAdmission: the member's admission number while it is active, else 0."""
         row = self._conn.execute("SELECT admission FROM members WHERE account = ? AND status = 1",
-                                 (Web3.to_checksum_address(account),)).fetchone()
+                                 (to_checksum_address(account),)).fetchone()
         return row[0] if row else 0
 
     def members(self, *, status: str | None = None) -> list[Member]:
@@ -414,7 +442,7 @@ class EventIndex:
         return [m for m in members if status is None or m.status == status]
 
     def member(self, account: str) -> Member | None:
-        rows = self._rows("SELECT * FROM members WHERE account = ?", (Web3.to_checksum_address(account),))
+        rows = self._rows("SELECT * FROM members WHERE account = ?", (to_checksum_address(account),))
         return _member(rows[0]) if rows else None
 
     def proposals(self, *, status: str | None = None, now: int | None = None) -> list[Proposal]:
@@ -455,7 +483,7 @@ class EventIndex:
                 args[column] = value
         if account is not None:
             where.append("account = :account")
-            args["account"] = Web3.to_checksum_address(account)
+            args["account"] = to_checksum_address(account)
         args.update(limit=-1 if limit is None else limit, offset=offset)
         rows = self._rows(f"SELECT * FROM events WHERE {' AND '.join(where)} "
                           "ORDER BY block, tx_index, log_index LIMIT :limit OFFSET :offset", args)

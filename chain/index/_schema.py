@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ..home import private_dir
 
@@ -123,7 +124,13 @@ def connect(path: Path) -> sqlite3.Connection:
     readers in other processes never block a sync, nor see a half-applied range."""
     private_dir(path.parent)
     # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Only a file this call creates is opened and closed here: closing any descriptor of a file
+    # drops every POSIX lock this process holds on it, including those of an index connection
+    # already open in this process (SQLite then reports "disk I/O error").
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -139,3 +146,12 @@ def drop_all(conn: sqlite3.Connection) -> None:
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))

@@ -19,7 +19,7 @@ from web3.exceptions import Web3Exception
 from ..errors import ChainError
 from ._apply import apply_event
 from ._decode import checksum, decode_log
-from ._schema import STATE_TABLES
+from ._schema import STATE_TABLES, get_meta, set_meta
 
 INITIAL_SPAN = 5_000
 MAX_SPAN = 1_000_000
@@ -52,15 +52,6 @@ class SyncResult:
 
 class RangeRefused(Exception):
     """The node refused a getLogs range as too large (or timed out answering it)."""
-
-
-def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else default
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
 
 class Syncer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from .base import ContentStore
@@ -19,10 +20,21 @@ from .blockstore import EmbeddedStore
 from .car import CarWriter, read_car
 from .cid import normalize as normalize_cid
 from .cid import to_str
-from .ipfs_http import IpfsHttpStore
 from .unixfs import CHUNK_SIZE, MAX_LINKS, file_cid as _file_cid
 
+if TYPE_CHECKING:
+    from .ipfs_http import IpfsHttpStore
+
 EMBEDDED = "embedded"
+
+
+def __getattr__(name: str) -> Any:
+    # httpx loads only for a node's API: reading the embedded store or a CID needs none of it.
+    if name == "IpfsHttpStore":
+        from .ipfs_http import IpfsHttpStore
+
+        return IpfsHttpStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(spec: str, home: Path) -> ContentStore:
@@ -31,6 +43,8 @@ def open_store(spec: str, home: Path) -> ContentStore:
     if spec == EMBEDDED:
         return EmbeddedStore(Path(home) / "blocks")
     if spec.startswith(("http://", "https://")):
+        from .ipfs_http import IpfsHttpStore
+
         return IpfsHttpStore(spec)
     raise InvalidInput(f"unknown storage {spec!r}",
                        hint="use 'embedded' or the URL of an IPFS node's RPC API, e.g. http://127.0.0.1:5001")

@@ -59,6 +59,9 @@ def walk(get: GetBlock, root: bytes) -> Iterator[tuple[bytes, bytes | None, int]
 
 def blocks(get: GetBlock, root: bytes, *, workers: int = 1, window: int = 8) -> Iterator[tuple[bytes, bytes]]:
     """(cid, bytes) of every block in pre-order; leaves are fetched ahead on worker threads."""
+    if codec_of(root) == RAW:  # a one-block file (metadata, key bundles): no pool to start
+        yield root, get(root)
+        return
     pending: deque[tuple[bytes, Future[bytes] | bytes]] = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="fullchain-read")
     try:

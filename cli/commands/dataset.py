@@ -11,7 +11,7 @@ from fullchain.duo import parse_purpose
 from fullchain.errors import InvalidInput
 from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
 
-from ..context import common_options, connect
+from ..context import common_options, connect, view
 from ..names import resolve, who
 from ..output import emit_json, fields, is_json, table, to_jsonable
 from ..progress import file_size, transfer_progress
@@ -124,20 +124,20 @@ def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -
 def list_(storage: str | None, limit: int | None, offset: int, owner: str | None, mine: bool,
           standard: str | None, tier: str | None, data_use: str | None) -> None:
     """List the datasets, from the event index (titles shown where this profile can read them)."""
-    fc = connect(storage=storage)
+    v = view(storage=storage)
     if mine:
-        owner = fc.address
+        owner = v.address
     elif owner is not None:
-        owner, _ = resolve(fc.home, owner)
+        owner, _ = resolve(v.home, owner)
     filters = {"owner": owner, "standard": standard, "tier": tier, "data_use": data_use}
-    items = fc.datasets.list(limit=limit, offset=offset, **filters)
+    items = v.datasets(limit=limit, offset=offset, **filters)
     if is_json():
         emit_json([{**to_jsonable(e.info), "erased_versions": e.erased_versions,
                     "standard": e.latest.standard if e.latest else None,
                     "tier": e.latest.tier if e.latest else None} for e in items])
         return
-    total = fc.datasets.count(**filters)
-    names = fc.local_names()
+    total = v.count_datasets(**filters)
+    names = v.local_names()
     shown = f"{offset + 1}-{offset + len(items)} of {total}" if items else f"none of {total}"
     table(f"Datasets ({shown})", ("id", "title", "owner", "versions", "standard", "tier", "derived from"),
           [(e.info.dataset_id, e.info.title or "(encrypted)", who(e.info.owner, names),

@@ -7,7 +7,7 @@ import click
 from fullchain.duo import modifier_mask, parse_purpose
 from fullchain.models import License
 
-from ..context import common_options, connect
+from ..context import common_options, connect, view
 from ..names import local_names, resolve, who
 from ..output import emit_json, fields, is_json, table
 from ..types import DATASET_ID, DURATION, LICENSE_ID, OFFSET, PAGE_SIZE, REQUEST_ID
@@ -64,16 +64,16 @@ def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple
 @click.option("--offset", type=OFFSET, default=0, help="Skip this many first.")
 def list_(which: str | None, dataset_id: int | None, status: str | None, limit: int | None, offset: int) -> None:
     """List requests and licenses, from the event index."""
-    fc = connect()
+    v = view()
     filters = {"dataset_id": dataset_id, "status": status,
-               "licensee": fc.address if which == "mine" else None,
-               "owner": fc.address if which == "incoming" else None}
-    items = fc.licensing.list(limit=limit, offset=offset, **filters)
+               "licensee": v.address if which == "mine" else None,
+               "owner": v.address if which == "incoming" else None}
+    items = v.index.licenses(limit=limit, offset=offset, **filters)
     if is_json():
         emit_json(items)
         return
-    total = fc.licensing.count(**filters)
-    names = local_names()
+    total = v.index.count_licenses(**filters)
+    names = v.local_names()
     shown = f"{offset + 1}-{offset + len(items)} of {total}" if items else f"none of {total}"
     table(f"Licenses ({shown})", ("id", "dataset", "requester", "purpose", "status", "valid", "expires"),
           [(lic.id, lic.dataset_id, who(lic.requester, names), lic.purpose_label, lic.status, "yes" if lic.valid else "no",

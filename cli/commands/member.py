@@ -11,7 +11,7 @@ from fullchain.durations import parse_duration
 from fullchain.errors import InvalidInput
 from fullchain.models import Member, Proposal, Role
 
-from ..context import common_options, connect
+from ..context import common_options, connect, view
 from ..names import local_names, named, resolve
 from ..output import emit_json, fields, is_json, table, to_jsonable
 from ..types import PROPOSAL_ID, THRESHOLD
@@ -34,13 +34,13 @@ def member() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include removed members.")
 def list_(show_all: bool) -> None:
     """List the members."""
-    fc = connect()
-    members = fc.read_index().members(status=None if show_all else "active")
-    names = fc.local_names()
+    v = view()
+    members = v.index.members(status=None if show_all else "active")
+    names = v.local_names()
     if is_json():
         emit_json([{**to_jsonable(m), "profile": names.get(m.account)} for m in members])
         return
-    table(f"Members of {fc.consortium.address}", MEMBER_COLUMNS, member_rows(members, names))
+    table(f"Members of {v.consortium_address}", MEMBER_COLUMNS, member_rows(members, names))
 
 
 @member.command()
@@ -67,8 +67,7 @@ def show(account: str) -> None:
 @click.option("--pending", is_flag=True, help="Only proposals that can still be voted on.")
 def proposals(pending: bool) -> None:
     """List governance proposals."""
-    fc = connect()
-    items = fc.read_index().proposals(status="pending" if pending else None)
+    items = view().index.proposals(status="pending" if pending else None)
     if is_json():
         emit_json(items)
         return
