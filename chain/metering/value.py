@@ -425,25 +425,27 @@ def _labels_of(values: np.ndarray) -> np.ndarray:
 def value_datasets(fc: Fullchain, dataset_ids: Sequence[int], *, eval_file: Path, target: str,
                    model: ModelKind = "logistic", seed: int = 0, permutations: int | None = None,
                    exact_limit: int = EXACT_LIMIT, candidate: Path | None = None,
-                   purpose: Purpose | None = None, versions: Mapping[int, int] | None = None) -> ValuationReport:
+                   purpose: Purpose | None = None, versions: Mapping[int, int] | None = None,
+                   files: Mapping[str, Sequence[Path]] | None = None) -> ValuationReport:
     """Value datasets on chain that this profile may read (its own, and those it holds a
     license for): each is fetched and decrypted into a private temporary directory (deleted
     afterwards, whatever happens), grouped by owner, and valued with `value_providers`: a
     provider is a dataset owner's account. Licensed datasets are fetched for `purpose` (default:
-    each license's own), and the fetch is recorded on chain as any licensee's access is."""
+    each license's own), and the fetch is recorded on chain as any licensee's access is.
+    `files` adds local files per provider (a provider named like an owner joins its datasets)."""
     import shutil
     import tempfile
 
     from ..home import private_dir
 
-    if not dataset_ids:
+    if not dataset_ids and not files:
         raise InvalidInput("no dataset to value", hint="give at least one dataset id")
     if len(set(dataset_ids)) != len(dataset_ids):
         raise InvalidInput("a dataset is named more than once", hint="give each dataset id once")
-    index = fc.read_index()
+    index = fc.read_index() if dataset_ids else None
     owners = {}
     for dataset_id in dataset_ids:
-        entry = index.dataset(dataset_id)
+        entry = index.dataset(dataset_id)  # type: ignore[union-attr]
         if entry is None:
             from ..errors import UnknownDataset
 
@@ -451,7 +453,7 @@ def value_datasets(fc: Fullchain, dataset_ids: Sequence[int], *, eval_file: Path
         owners[dataset_id] = entry.info.owner
     scratch = Path(tempfile.mkdtemp(prefix="value-", dir=private_dir(fc.home / "tmp")))
     try:
-        grouped: dict[str, list[Path]] = {}
+        grouped: dict[str, list[Path]] = {p: list(paths) for p, paths in (files or {}).items()}
         for dataset_id in dataset_ids:
             version = (versions or {}).get(dataset_id)
             fetched = fc.datasets.fetch(dataset_id, scratch / f"dataset-{dataset_id}.csv", version=version,
