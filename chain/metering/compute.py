@@ -18,7 +18,9 @@ Storage. Byte-seconds per member over an epoch [start, end): for each dataset ve
 size (bytes) times the part of [registered, erased) that falls in the epoch, added up per
 dataset owner. Sizes and times come from the event index (a version's registration and erasure
 block times), so one query covers every version. Versions still stored count up to the
-measurement's `as_of` time (default: the newest indexed block) when the epoch is not over yet.
+measurement's `as_of` time when the epoch is not over yet (default: the index's now, the later
+of the clock and the newest indexed block); the report says up to when (`measured_until`), so
+that an attester re-measures with the same `as_of`.
 """
 from __future__ import annotations
 
@@ -149,9 +151,10 @@ def _job_id(job: Mapping[str, Any]) -> str | None:
     job_id = _number(job.get("job_id"))
     if job_id is None:
         return None
-    # An array task has its own record under the array's job id: tell them apart.
-    task = _number(job.get("array", {}).get("task_id")) if isinstance(job.get("array"), dict) else None
-    return f"{job_id}_{task}" if task is not None else str(job_id)
+    # An array task is named as Slurm shows it: the array's job id and the task's index.
+    array = job.get("array") if isinstance(job.get("array"), dict) else {}
+    task, array_id = _number(array.get("task_id")), _number(array.get("job_id"))
+    return f"{array_id}_{task}" if task is not None and array_id else str(job_id)
 
 
 def _csv_time(value: str, line: int, column: str) -> datetime | None:
