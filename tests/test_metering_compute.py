@@ -194,3 +194,9 @@ def test_storage_byte_seconds_from_the_chain(home: Path, tmp_path: Path) -> None
     assert running.measured_until.timestamp() <= max(head, index.now())
     with pytest.raises(InvalidInput, match="is empty"):
         storage_byte_seconds(index, head, head)
+    done = run_cli("meter", "storage", "--from", str(first - 10), "--to", str(head + 50), "--as-of", str(head + 50),
+                   "--profile", "pharma", "--json", env={"FULLCHAIN_PASSWORD": PW})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total_byte_seconds"] == whole.total_byte_seconds
+    bad = run_cli("meter", "storage", "--from", "soon", "--to", "2026-02-01", "--profile", "pharma")
+    assert bad.returncode == 2 and "'soon' is not a time" in bad.stderr

@@ -259,25 +259,26 @@ def test_value_datasets_fetches_what_the_caller_may_read_and_groups_by_owner(hom
     hospital.deploy([fullchain.Founder(hospital.address, Role.HOSPITAL | Role.GOVERNOR, key(hospital)),
                      fullchain.Founder(pharma.address, Role.PHARMA, key(pharma))], threshold=1)
     meta = build_metadata(title="outcomes", standard="sdtm")
-    first = hospital.datasets.register(data["A"], meta).dataset_id
-    second = hospital.datasets.register(data["N"], meta).dataset_id
+    licensed = hospital.datasets.register(data["A"], meta).dataset_id
     own = pharma.datasets.register(data["B"], meta).dataset_id
-    for dataset_id in (first, second):
-        lid = pharma.licensing.request(dataset_id, parse_purpose("DUO:0000042"), term_seconds=30 * DAY)
-        hospital.licensing.grant(lid)
-    r = value_datasets(pharma, [first, second, own], eval_file=data["eval"], target=TARGET, seed=0)
+    lid = pharma.licensing.request(licensed, parse_purpose("DUO:0000042"), term_seconds=30 * DAY)
+    hospital.licensing.grant(lid)
+    # A local file named after the hospital's account joins its dataset as one provider.
+    r = value_datasets(pharma, [licensed, own], eval_file=data["eval"], target=TARGET, seed=0,
+                       files={hospital.address: [data["N"]]})
     by_owner = {p.provider: p for p in r.providers}
     assert set(by_owner) == {hospital.address, pharma.address}
-    assert [f.name for f in by_owner[hospital.address].files] == [f"dataset-{first}-v1.csv", f"dataset-{second}-v1.csv"]
-    assert by_owner[hospital.address].files[0].sha256 == hashlib.sha256(data["A"].read_bytes()).hexdigest()
+    assert [f.name for f in by_owner[hospital.address].files] == ["noise.csv", f"dataset-{licensed}-v1.csv"]
+    assert [f.name for f in by_owner[pharma.address].files] == [f"dataset-{own}-v1.csv"]
+    assert by_owner[hospital.address].files[1].sha256 == hashlib.sha256(data["A"].read_bytes()).hexdigest()
     # The same numbers as valuing the plaintext files directly.
-    local = value_providers({hospital.address: [data["A"], data["N"]], pharma.address: [data["B"]]},
+    local = value_providers({hospital.address: [data["N"], data["A"]], pharma.address: [data["B"]]},
                             data["eval"], TARGET, "logistic", seed=0)
     assert {p.provider: p.value for p in r.providers} == {p.provider: p.value for p in local.providers}
     assert list((home / "tmp").iterdir()) == []  # the decrypted copies are gone
     # The licensee's fetches were recorded on chain (AccessRecorded), as any licensed use is.
     accesses = pharma.read_index().events(name="AccessRecorded")
-    assert {e.dataset_id for e in accesses} == {first, second}
+    assert [e.dataset_id for e in accesses] == [licensed]
 
 
 # ---- CLI ----

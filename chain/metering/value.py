@@ -346,9 +346,9 @@ def _onnx_inputs(session: Any, game: _Game) -> dict[str, Any]:
             if spec.type == "tensor(string)":
                 feed[spec.name] = np.array([["" if v is None or v != v else str(v)] for v in column], dtype=object)
             elif spec.type in _ONNX_FLOAT:
-                feed[spec.name] = pd_numeric(column).astype(_ONNX_FLOAT[spec.type]).reshape(-1, 1)
+                feed[spec.name] = _as_float(column).astype(_ONNX_FLOAT[spec.type]).reshape(-1, 1)
             elif spec.type in _ONNX_INT:
-                values = pd_numeric(column)
+                values = _as_float(column)
                 if np.isnan(values).any():
                     raise InvalidInput(f"the candidate model takes '{spec.name}' as an integer, but the evaluation "
                                        "file has missing values there", hint="export the model with float inputs")
@@ -363,7 +363,7 @@ def _onnx_inputs(session: Any, game: _Game) -> dict[str, Any]:
             raise InvalidInput(f"the candidate model takes {width} features, the evaluation file has "
                                f"{len(game.features)} ({', '.join(game.features)})",
                                hint="export the model over the evaluation file's feature columns")
-        matrix = np.column_stack([pd_numeric(x[c]) for c in game.features])
+        matrix = np.column_stack([_as_float(x[c]) for c in game.features])
         return {inputs[0].name: matrix.astype(_ONNX_FLOAT[inputs[0].type])}
     unknown = sorted(set(names) - set(game.features))
     raise InvalidInput(f"the candidate model's inputs {', '.join(unknown or names)} are not feature columns of the "
@@ -371,7 +371,7 @@ def _onnx_inputs(session: Any, game: _Game) -> dict[str, Any]:
                        hint="export the model with one input per feature column, named after it")
 
 
-def pd_numeric(column: pd.Series) -> np.ndarray:
+def _as_float(column: pd.Series) -> np.ndarray:
     import numpy as np
 
     return np.asarray(column, dtype=float)

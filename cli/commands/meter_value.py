@@ -1,7 +1,10 @@
-"""`meter value` (algorithm dimension) and `meter compute` (GPU time from job records)."""
+"""`meter value` (algorithm dimension), `meter compute` (GPU time from job records) and
+`meter storage` (byte-seconds held, from the chain)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -104,7 +107,47 @@ def compute(jobs_file: Path, accounts: tuple[str, ...]) -> None:
     click.echo(f"total: {report.total_gpu_seconds / 3600:.2f} GPU-hours")
 
 
+class _Time(click.ParamType):
+    """A moment as ISO 8601 (a date alone is midnight UTC) or unix seconds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        try:
+            if text.isdigit():
+                return int(text)
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"'{text}' is not a time: write ISO 8601 (2026-01-31 or 2026-01-31T12:00:00Z) or unix seconds",
+                      param, ctx)
+        return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
+
+
+@click.command("storage")
+@common_options
+@click.option("--from", "start", required=True, type=_Time(), help="Start of the epoch (included).")
+@click.option("--to", "end", required=True, type=_Time(), help="End of the epoch (excluded).")
+@click.option("--as-of", "as_of", type=_Time(),
+              help="Measure a running epoch up to this time (default: now); give the report's own to re-measure.")
+def storage(start: int, end: int, as_of: int | None) -> None:
+    """Byte-seconds of dataset versions held per member over [--from, --to), from the chain's
+    registrations and erasures."""
+    from fullchain.metering.compute import storage_byte_seconds
+
+    report = storage_byte_seconds(connect().read_index(), start, end, as_of=as_of)
+    if is_json():
+        emit_json(report)
+        return
+    table(f"Storage held from {report.start.isoformat()} to {report.measured_until.isoformat()}",
+          ["member", "versions", "byte-seconds", "GB-days"],
+          [(m.member, m.versions, m.byte_seconds, f"{m.byte_seconds / 1e9 / 86400:.6f}") for m in report.members])
+
+
 def register(group: click.Group) -> None:
     """Attach these commands to the `meter` group."""
     group.add_command(value)
     group.add_command(compute)
+    group.add_command(storage)
