@@ -92,9 +92,9 @@ def test_shapley_is_exact_up_to_ten_players_then_sampled() -> None:
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("value")
     files = {
-        "A": syn.write_csv(syn.make_training_table(400, site_id="001", seed=1), d / "a.csv"),
-        "B": syn.write_csv(syn.make_training_table(400, site_id="002", seed=2), d / "b.csv"),
-        "N": syn.write_csv(syn.make_training_table(400, site_id="003", seed=3, pure_noise=True), d / "noise.csv"),
+        "A": syn.write_csv(syn.make_training_table(400, site_id="H01", seed=1), d / "a.csv"),
+        "B": syn.write_csv(syn.make_training_table(400, site_id="H02", seed=2), d / "b.csv"),
+        "N": syn.write_csv(syn.make_training_table(400, site_id="H03", seed=3, pure_noise=True), d / "noise.csv"),
         "eval": syn.write_csv(syn.make_eval_set(500), d / "eval.csv"),
     }
     twin = d / "a-copy.csv"

@@ -24,14 +24,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STUDY_ID = "FC-DEMO-001"
+STUDY_ID = "FCDEMO01"
+STUDY_START = date(2024, 1, 8)
 TARGET = "OUTCOME"
 RACES = ("WHITE", "BLACK OR AFRICAN AMERICAN", "ASIAN", "AMERICAN INDIAN OR ALASKA NATIVE",
          "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER")
 RACE_P = (0.62, 0.14, 0.18, 0.04, 0.02)
 ARMS = (("TRT", "Drug X 10 mg"), ("PBO", "Placebo"))
+# USUBJID = STUDYID-SITEID-SUBJID with letters between the digit runs: an identifier no
+# phone-number pattern of the red-line check mistakes for one.
 DM_COLUMNS = ("STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC", "RFICDTC",
-              "DTHFL", "SITEID", "AGE", "AGEU", "SEX", "RACE", "ETHNIC", "ARMCD", "ARM", "ACTARMCD", "ACTARM",
+              "RFPENDTC", "DTHFL", "SITEID", "AGE", "AGEU", "SEX", "RACE", "ETHNIC", "ARMCD", "ARM", "ACTARMCD", "ACTARM",
               "COUNTRY", "DMDTC")
 # Scales the outcome's log-odds: strong enough that a few hundred rows teach a logistic model
 # most of it, and that a pure-noise provider's rows then barely move it (value about zero).
@@ -59,15 +62,15 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def make_dm(n: int, *, site_id: str = "001", country: str = "FRA", seed: int = 0, first_subject: int = 1,
-            study_id: str = STUDY_ID, missing_rate: float = 0.03) -> pd.DataFrame:
+def make_dm(n: int, *, site_id: str = "H01", country: str = "FRA", seed: int = 0, first_subject: int = 1,
+            study_id: str = STUDY_ID, missing_rate: float = 0.03, study_start: date = STUDY_START) -> pd.DataFrame:
     """An SDTM DM table of `n` subjects at one site; `missing_rate` of RACE, ETHNIC and RFENDTC
-    cells are left empty (expected variables, so completeness is below 100%)."""
+    cells are left empty (expected variables, so completeness is below 100%). Subjects consent
+    within a year of `study_start`; the newest date is at most about two years after it."""
     rng = np.random.default_rng([seed, 1])
     subjects = [f"{first_subject + i:04d}" for i in range(n)]
     arms = rng.integers(0, 2, n)
-    start = date(2024, 1, 8)
-    consent = [start + timedelta(days=int(d)) for d in rng.integers(0, 365, n)]
+    consent = [study_start + timedelta(days=int(d)) for d in rng.integers(0, 365, n)]
     first_dose = [c + timedelta(days=int(d)) for c, d in zip(consent, rng.integers(1, 15, n))]
     last_dose = [f + timedelta(days=int(d)) for f, d in zip(first_dose, rng.integers(90, 366, n))]
     dm = pd.DataFrame({
@@ -80,6 +83,7 @@ def make_dm(n: int, *, site_id: str = "001", country: str = "FRA", seed: int = 0
         "RFXSTDTC": [d.isoformat() for d in first_dose],
         "RFXENDTC": [d.isoformat() for d in last_dose],
         "RFICDTC": [d.isoformat() for d in consent],
+        "RFPENDTC": [(d + timedelta(days=30)).isoformat() for d in last_dose],
         "DTHFL": "",
         "SITEID": site_id,
         "AGE": np.clip(np.round(rng.normal(61, 11, n)), 18, 90).astype(int),
@@ -124,10 +128,10 @@ def make_outcome(dm: pd.DataFrame, *, seed: int = 0, pure_noise: bool = False) -
                          "SMOKER": np.where(smoker, "Y", "N"), TARGET: outcome}, columns=list(OUTCOME_COLUMNS))
 
 
-def make_hospital(n: int, *, site_id: str = "001", country: str = "FRA", seed: int = 0,
-                  pure_noise: bool = False, first_subject: int = 1) -> Hospital:
+def make_hospital(n: int, *, site_id: str = "H01", country: str = "FRA", seed: int = 0,
+                  pure_noise: bool = False, first_subject: int = 1, study_start: date = STUDY_START) -> Hospital:
     """One hospital's DM and outcome tables (a site of the shared study)."""
-    dm = make_dm(n, site_id=site_id, country=country, seed=seed, first_subject=first_subject)
+    dm = make_dm(n, site_id=site_id, country=country, seed=seed, first_subject=first_subject, study_start=study_start)
     return Hospital(dm=dm, outcome=make_outcome(dm, seed=seed, pure_noise=pure_noise))
 
 
@@ -146,13 +150,13 @@ def join_files(dm_path: Path, outcome_path: Path, out_path: Path) -> Path:
     return write_csv(join_training_table(dm, outcome), out_path)
 
 
-def make_training_table(n: int, *, site_id: str = "001", country: str = "FRA", seed: int = 0,
+def make_training_table(n: int, *, site_id: str = "H01", country: str = "FRA", seed: int = 0,
                         pure_noise: bool = False) -> pd.DataFrame:
     hospital = make_hospital(n, site_id=site_id, country=country, seed=seed, pure_noise=pure_noise)
     return join_training_table(hospital.dm, hospital.outcome)
 
 
-def make_eval_set(n: int, *, seed: int = 1000, site_id: str = "900", country: str = "DEU") -> pd.DataFrame:
+def make_eval_set(n: int, *, seed: int = 1000, site_id: str = "E90", country: str = "DEU") -> pd.DataFrame:
     """A held-out evaluation table from the same process at a site no provider has."""
     return make_training_table(n, site_id=site_id, country=country, seed=seed)
 
