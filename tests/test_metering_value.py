@@ -279,6 +279,13 @@ def test_value_datasets_fetches_what_the_caller_may_read_and_groups_by_owner(hom
     # The licensee's fetches were recorded on chain (AccessRecorded), as any licensed use is.
     accesses = pharma.read_index().events(name="AccessRecorded")
     assert [e.dataset_id for e in accesses] == [licensed]
+    # The CLI takes the same dataset ids (and its fetch is recorded as another access).
+    done = run_cli("meter", "value", str(licensed), str(own), "--target", TARGET, "--eval", str(data["eval"]),
+                   "--file", f"{hospital.address}={data['N']}", "--profile", "pharma", "--json",
+                   env={"FULLCHAIN_PASSWORD": PW})
+    assert done.returncode == 0, done.stderr
+    assert {p["provider"]: p["value"] for p in json.loads(done.stdout)["providers"]} == \
+        {p.provider: p.value for p in r.providers}
 
 
 # ---- CLI ----
