@@ -79,7 +79,8 @@ def _version_registered(conn: sqlite3.Connection, a: dict[str, Any], block: int,
 
 @handles("VersionErased")
 def _version_erased(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
-    conn.execute("UPDATE versions SET erased = 1 WHERE dataset_id = ? AND version = ?", (a["datasetId"], a["version"]))
+    conn.execute("UPDATE versions SET erased = 1, erased_at = ? WHERE dataset_id = ? AND version = ?",
+                 (ts, a["datasetId"], a["version"]))
     erased = [r[0] for r in conn.execute("SELECT version FROM versions WHERE dataset_id = ? AND erased = 1 "
                                          "ORDER BY version", (a["datasetId"],))]
     conn.execute("UPDATE datasets SET erased_versions = ? WHERE id = ?", (json.dumps(erased), a["datasetId"]))

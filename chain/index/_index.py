@@ -357,6 +357,14 @@ class EventIndex:
                                  (commitment.lower(),)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def version_spans(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Every version stored at some time in [start, end) (unix seconds): its dataset, owner,
+        size and the times it was registered and erased (None while it is not), in id order."""
+        return self._rows("SELECT v.dataset_id, v.version, d.owner, v.size, v.registered_at, v.erased_at "
+                          "FROM versions v JOIN datasets d ON d.id = v.dataset_id "
+                          "WHERE v.registered_at < ? AND (v.erased_at IS NULL OR v.erased_at > ?) "
+                          "ORDER BY v.dataset_id, v.version", (end, start))
+
     def _latest_versions(self, ids: list[int]) -> dict[int, DatasetVersion]:
         if not ids:
             return {}

@@ -9,7 +9,7 @@ from typing import Any
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS versions (
     payload_cid TEXT NOT NULL, metadata_cid TEXT NOT NULL, size INTEGER NOT NULL,
     standard TEXT NOT NULL, tier TEXT NOT NULL, erased INTEGER NOT NULL DEFAULT 0,
     registered_block INTEGER NOT NULL, registered_at INTEGER NOT NULL,
+    -- The erasure's block time: storage is metered from registration to erasure.
+    erased_at INTEGER,
     PRIMARY KEY (dataset_id, version)
 );
 CREATE INDEX IF NOT EXISTS versions_commitment ON versions (commitment);

@@ -6,3 +6,7 @@ import click
 @click.group()
 def meter() -> None:
     """Contribution metering: measure data, algorithm and compute; submit, attest, dispute."""
+
+
+from .meter_value import register as _register_value  # noqa: E402 (meter value, compute, storage)
+_register_value(meter)
