@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # eth-account takes ~0.8 s to import: only when a key is real
 SIGNING_KEYSTORE = "keystore.json"
 HPKE_KEY = "hpke-key.json"
 LEGACY_HPKE_KEY = "hpke-key.pem"  # PKCS#8 + PBKDF2, migrated on unlock
+# Set to "1" to write new keystores with a light scrypt (tests, throwaway dev profiles).
+LIGHT_KDF_ENV = "FULLCHAIN_INSECURE_LIGHT_KDF"
 _HPKE_FORMAT = 2
 _HKDF_INFO = b"fullchain/hpke-key/v2"
 
@@ -84,7 +86,13 @@ def create_identity(directory: Path, password: str) -> NewIdentity:
         raise KeystoreError("an empty password would leave the keys unprotected",
                             hint="set FULLCHAIN_PASSWORD, use --password-file, or type a password")
     account = Account.create()
-    keystore = Account.encrypt(account.key, password)
+    if os.environ.get(LIGHT_KDF_ENV) == "1":
+        # Like geth's --lightkdf: scrypt N=2^12 instead of 2^18, 64x cheaper to guess. For test
+        # suites and throwaway development profiles only; the keystore records its parameters,
+        # so such a profile keeps opening the same way.
+        keystore = Account.encrypt(account.key, password, kdf="scrypt", iterations=2**12)
+    else:
+        keystore = Account.encrypt(account.key, password)
     hpke = X25519PrivateKey.generate()
     write_private(directory / SIGNING_KEYSTORE, json.dumps(keystore))
     _save_hpke(directory, account.key, account.address, hpke)

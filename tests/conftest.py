@@ -25,6 +25,10 @@ from .ipfs_daemon import start_ipfs
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Profiles made by the tests get a light scrypt (N=2^12): the suite creates and unlocks
+# hundreds, at ~1 s each with the real work factor. tests/test_keys.py checks the default.
+os.environ.setdefault("FULLCHAIN_INSECURE_LIGHT_KDF", "1")
+
 
 AnvilNode = Anvil
 

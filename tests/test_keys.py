@@ -180,3 +180,18 @@ def test_empty_password_is_named_not_a_type_error(tmp_path: Path) -> None:
     create_profile(tmp_path, "jane", PW)
     with pytest.raises(fullchain.PasswordRequired, match="empty"):
         load_signer(tmp_path / "profiles" / "jane", "", profile="jane")
+
+
+def test_keystores_use_the_full_scrypt_work_factor_unless_told_otherwise(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from fullchain.keys import LIGHT_KDF_ENV, SIGNING_KEYSTORE, create_identity
+
+    monkeypatch.delenv(LIGHT_KDF_ENV, raising=False)
+    create_identity(tmp_path / "full", PW)
+    monkeypatch.setenv(LIGHT_KDF_ENV, "1")
+    create_identity(tmp_path / "light", PW)
+    params = {name: json.loads((tmp_path / name / SIGNING_KEYSTORE).read_text())["crypto"]["kdfparams"]
+              for name in ("full", "light")}
+    assert (params["full"]["n"], params["full"]["r"], params["full"]["p"]) == (2**18, 8, 1)
+    assert params["light"]["n"] == 2**12
+    assert load_signer(tmp_path / "light", PW, profile="light").address
