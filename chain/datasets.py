@@ -336,10 +336,9 @@ class DatasetsClient:
 
     def history(self, dataset_id: int) -> list[DatasetVersion]:
         """Every version of a dataset, from the event index."""
-        versions = self._require_index().versions(dataset_id)
-        if not versions:
-            raise UnknownDataset(f"there is no dataset {dataset_id}", hint="list them with `fullchain dataset list`")
-        return versions
+        from .view import history_of
+
+        return history_of(self._require_index(), dataset_id)
 
     def search(self, text: str = "", *, standard: str | None = None, data_use: str | None = None,
                limit: int | None = None) -> list[tuple[DatasetEntry, DatasetMetadata]]:

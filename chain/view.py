@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import FullchainError
 from .home import PASSWORD_ENV, fullchain_home
-from .index import DatasetEntry, EventIndex, index_path
 from .models import ProfileConfig
 from .profiles import list_profiles, load_profile, profile_dir, resolve_name
 from .storage import ContentStore, open_store
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from .index import DatasetEntry, EventIndex
+    from .models import DatasetVersion
 
 PasswordSource = str | Callable[[], str] | None
 
@@ -73,6 +75,19 @@ class View:
     def count_datasets(self, **filters: Any) -> int:
         return self.index.count_datasets(**filters)
 
+    def history(self, dataset_id: int) -> list[DatasetVersion]:
+        return history_of(self.index, dataset_id)
+
+
+def history_of(index: EventIndex, dataset_id: int) -> list[DatasetVersion]:
+    """Every version of a dataset, in order; UnknownDataset if there is none."""
+    from .errors import UnknownDataset
+
+    versions = index.versions(dataset_id)
+    if not versions:
+        raise UnknownDataset(f"there is no dataset {dataset_id}", hint="list them with `fullchain dataset list`")
+    return versions
+
 
 def with_titles(entries: list[DatasetEntry], index: EventIndex, store: Callable[[], ContentStore], reader: str,
                 hpke_key: Callable[[], X25519PrivateKey]) -> list[DatasetEntry]:
@@ -106,10 +121,12 @@ def _with_title(entry: DatasetEntry, index: EventIndex, store: Callable[[], Cont
 
 
 def open_view(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,
-              password: PasswordSource = None, storage: str | None = None) -> View | None:
+              password: PasswordSource = None, storage: str | None = None,
+              prefetch_keys: bool = False) -> View | None:
     """A view of `profile`'s chain if its event index is provably up to date, else None (then
     `fullchain.connect(...).view()` syncs the index first). Errors (no such profile...) are
-    left to that full path, which reports them."""
+    left to that full path, which reports them. With `prefetch_keys` (a caller about to show
+    encrypted titles) and a password known without asking, unlocking starts at once."""
     from .backends.head import probe_head
     from .deployments import load_deployment
 
@@ -118,6 +135,9 @@ def open_view(profile: str | None = None, *, home: str | os.PathLike[str] | None
         config = load_profile(root, resolve_name(profile))
     except (FullchainError, OSError, ValueError):
         return None
+    hpke_key = _unlocker(profile_dir(root, config.name), password, config.name, start=prefetch_keys)
+    from .index import EventIndex, index_path  # after the unlock started: the import overlaps it
+
     head = probe_head(config.chain, root)
     if head is None:
         return None
@@ -146,8 +166,7 @@ def open_view(profile: str | None = None, *, home: str | os.PathLike[str] | None
             stores.append(open_store(spec, root))
         return stores[0]
 
-    return View(home=root, profile=config, index=index, contracts=contracts, store=store,
-                hpke_key=_unlocker(profile_dir(root, config.name), password, config.name))
+    return View(home=root, profile=config, index=index, contracts=contracts, store=store, hpke_key=hpke_key)
 
 
 def _recorded_chain_id(home: Path, genesis_hash: str) -> int | None:
@@ -161,9 +180,10 @@ def _recorded_chain_id(home: Path, genesis_hash: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _unlocker(directory: Path, password: PasswordSource, profile: str) -> Callable[[], X25519PrivateKey]:
-    """The HPKE key on demand. A password known without asking starts its scrypt now, in a
-    daemon thread (a command that needs no key does not wait for it at exit)."""
+def _unlocker(directory: Path, password: PasswordSource, profile: str, *,
+              start: bool) -> Callable[[], X25519PrivateKey]:
+    """The HPKE key on demand. With `start`, a password known without asking starts its scrypt
+    now, in a daemon thread (a command that ends up needing no key does not wait for it)."""
     from .keys import resolve_password, unlock_identity
 
     known = password if isinstance(password, str) else (os.environ.get(PASSWORD_ENV) if password is None else None)
@@ -176,7 +196,7 @@ def _unlocker(directory: Path, password: PasswordSource, profile: str) -> Callab
         except BaseException as exc:  # handed to the caller that asks for the key
             result["error"] = exc
 
-    if known is not None:
+    if start and known is not None:
         thread = threading.Thread(target=unlock, args=(known,), name="fullchain-unlock", daemon=True)
         thread.start()
 

@@ -75,14 +75,15 @@ def password_source(*, confirm: bool = False, profile: str | None = None) -> ful
     return lambda: click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
 
 
-def view(*, storage: str | None = None) -> View:
+def view(*, storage: str | None = None, keys: bool = False) -> View:
     """What reading commands use: the event index without the chain library when it is provably
-    up to date (fullchain.view), else a connection that syncs it first."""
+    up to date (fullchain.view), else a connection that syncs it first. `keys`: the command
+    will likely decrypt something (titles), so unlocking may start at once."""
     from fullchain.view import open_view
 
     s = settings()
     password = password_source(profile=s.profile)
-    return (open_view(s.profile, password=password, storage=storage)
+    return (open_view(s.profile, password=password, storage=storage, prefetch_keys=keys)
             or fullchain.connect(s.profile, password=password, storage=storage).view())
 
 

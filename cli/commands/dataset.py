@@ -124,7 +124,7 @@ def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -
 def list_(storage: str | None, limit: int | None, offset: int, owner: str | None, mine: bool,
           standard: str | None, tier: str | None, data_use: str | None) -> None:
     """List the datasets, from the event index (titles shown where this profile can read them)."""
-    v = view(storage=storage)
+    v = view(storage=storage, keys=True)
     if mine:
         owner = v.address
     elif owner is not None:
@@ -204,7 +204,7 @@ def show(dataset_id: int, storage: str | None) -> None:
 @click.argument("dataset_id", type=DATASET_ID)
 def history(dataset_id: int, storage: str | None) -> None:
     """List every version of a dataset."""
-    versions = connect(storage=storage).datasets.history(dataset_id)
+    versions = view(storage=storage).history(dataset_id)
     if is_json():
         emit_json(versions)
         return
