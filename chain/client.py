@@ -157,7 +157,8 @@ class Fullchain:
                 hint="redeploy with `fullchain chain deploy`, or add the meter to this deployment with "
                      "`fullchain chain deploy --meter-only`")
         return MeterClient(w3=self.w3, address=self.contract_address(CONTRIBUTION_METER), transactor=self.transactor,
-                           store=self.store, consortium=self.consortium, index=self.read_index)
+                           store=self.store, consortium=self.consortium, index=self.read_index,
+                           datasets=lambda: self.datasets)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD, meter: MeterParameters | None = None) -> Deployment:

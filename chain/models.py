@@ -323,3 +323,20 @@ class MeterEpoch(_Model):
     totals: dict[str, BigInt]
     members: list[MemberPoints]
     records: int
+
+
+class FigureDifference(_Model):
+    figure: str
+    recorded: Any
+    measured: Any
+
+
+class Remeasurement(_Model):
+    """An attester's check of a record: measured again (data records) or checked against its
+    evidence report (other kinds, until their measurement is re-run here)."""
+
+    record_id: int
+    kind: str
+    recomputed: bool = Field(description="True when the figures were measured again from the data")
+    matches: bool
+    differences: list[FigureDifference]

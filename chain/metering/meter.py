@@ -16,8 +16,12 @@ to on chain by the SHA-256 digest of their CIDv1 with raw leaves; they must fit 
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
 from web3.logs import DISCARD
@@ -25,12 +29,21 @@ from web3.logs import DISCARD
 from ..consortium import ConsortiumClient
 from ..contracts import CONTRIBUTION_METER, bind, deploy_contract
 from ..errors import InvalidInput
-from ..models import MeterDimension, MeterEpoch, MeterKind, MeterRecord, MeterSettings
+from ..models import (
+    FigureDifference,
+    MeterDimension,
+    MeterEpoch,
+    MeterKind,
+    MeterRecord,
+    MeterSettings,
+    Remeasurement,
+)
 from ..storage import ContentStore
 from ..storage import cid as cids
 from ..transactions import Transactor
 
 if TYPE_CHECKING:
+    from ..datasets import DatasetsClient
     from ..index import EventIndex
 
 # IContributionMeter.Kind and .Dimension, in declaration order; append only.
@@ -59,6 +72,12 @@ MAX_AMOUNT = 2**128 - 1
 MAX_EVIDENCE_BYTES = 256 * 1024
 
 _DATASET_TAG = b"\x01" + b"\0" * 15
+# The figures of a data measurement report an attester compares. All are deterministic for the
+# same file and the same as_of, so all are compared exactly: counts, and completeness too (a
+# tolerance of 0 basis points). The tool version is not compared: a newer measuring tool
+# giving the same figures is agreement.
+DATA_FIGURES = ("sha256", "size", "standard", "domain", "rows", "cases", "completeness_bps", "newest_date",
+                "as_of", "timeliness_days")
 
 
 def dataset_subject(dataset_id: int, version: int) -> bytes:
@@ -136,7 +155,9 @@ class MeterClient:
     """One deployed ContributionMeter; writes are signed by the transactor's account."""
 
     def __init__(self, *, w3: Web3, address: str, transactor: Transactor, store: ContentStore,
-                 consortium: ConsortiumClient, index: Callable[[], EventIndex]) -> None:
+                 consortium: ConsortiumClient, index: Callable[[], EventIndex],
+                 datasets: Callable[[], DatasetsClient] | None = None) -> None:
+        self._datasets = datasets
         self._w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract = bind(w3, CONTRIBUTION_METER, address)
@@ -164,6 +185,79 @@ class MeterClient:
         receipt = self._tx.call_function(fn, contract=CONTRIBUTION_METER)
         event = self.contract.events.RecordSubmitted().process_receipt(receipt, errors=DISCARD)[0]
         return self.record(int(event["args"]["recordId"]))
+
+    def submit_data(self, dataset_id: int, version: int | None = None, *,
+                    standard: str | None = None) -> MeterRecord:
+        """Measure a dataset version (fetched and decrypted here, into a private temporary
+        file) and submit its data amount with the measurement report as evidence. Timeliness is
+        counted to the version's registration time on chain, so an attester measuring later
+        gets the same figures."""
+        datasets = self._need_datasets()
+        v = datasets.version(dataset_id, version)
+        self._tx.unlock()
+        measurement = self._measure(datasets, dataset_id, v.version, standard or v.standard, v.registered_at)
+        data = _data_module()
+        amount = data.data_amount(measurement)
+        if amount == 0:
+            raise InvalidInput(f"dataset {dataset_id} version {v.version} measures a data amount of 0 "
+                               f"({measurement.cases} cases, completeness {measurement.completeness_bps} bps)",
+                               hint="a version with no complete cases is no contribution to submit")
+        return self.submit("data", dataset_subject(dataset_id, v.version), amount, data.report_json(measurement))
+
+    def remeasure(self, record_id: int) -> Remeasurement:
+        """What an attester does before attesting: for a data record, fetch the dataset version
+        (the attester needs read access: a license from its owner) and the evidence report,
+        measure the file again with the report's as_of, and compare every figure and the
+        amount. For algorithm and compute records the report's amount and subject are checked
+        against the record (their measurements are not re-run here yet)."""
+        record = self.record(record_id)
+        try:
+            report = json.loads(self.evidence(record))
+        except ValueError:
+            return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False, matches=False,
+                                 differences=[FigureDifference(figure="evidence", recorded="JSON report",
+                                                               measured="not JSON")])
+        if not isinstance(report, dict):
+            report = {}
+        if record.kind != "data":
+            differences = []
+            if str(report.get("amount")) != str(record.amount):
+                differences.append(FigureDifference(figure="amount", recorded=record.amount,
+                                                    measured=report.get("amount")))
+            return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False,
+                                 matches=not differences, differences=differences)
+        found = parse_dataset_subject(bytes.fromhex(record.subject[2:]))
+        if found is None:
+            return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False, matches=False,
+                                 differences=[FigureDifference(figure="subject", recorded=record.subject,
+                                                               measured="not a dataset version")])
+        datasets = self._need_datasets()
+        as_of = report.get("as_of")
+        moment = datetime.fromisoformat(as_of) if isinstance(as_of, str) else \
+            datasets.version(found[0], found[1]).registered_at
+        measurement = self._measure(datasets, found[0], found[1], report.get("standard"), moment)
+        measured = json.loads(_data_module().report_json(measurement))
+        differences = [FigureDifference(figure=f, recorded=report.get(f), measured=measured.get(f))
+                       for f in DATA_FIGURES if report.get(f) != measured.get(f)]
+        amount = _data_module().data_amount(measurement)
+        if amount != record.amount:
+            differences.append(FigureDifference(figure="amount", recorded=record.amount, measured=amount))
+        return Remeasurement(record_id=record_id, kind=record.kind, recomputed=True, matches=not differences,
+                             differences=differences)
+
+    def _need_datasets(self) -> DatasetsClient:
+        if self._datasets is None:
+            raise InvalidInput("this meter client has no dataset access", hint="use fc.meter from fullchain.connect")
+        return self._datasets()
+
+    @staticmethod
+    def _measure(datasets: DatasetsClient, dataset_id: int, version: int, standard: str | None,
+                 as_of: datetime) -> Any:
+        data = _data_module()
+        with tempfile.TemporaryDirectory(prefix="fullchain-meter-") as tmp:  # 0700: plaintext stays private
+            path = Path(tmp) / "version"
+            datasets.fetch(dataset_id, path, version=version)
+            return data.measure_file(path, standard=standard, as_of=as_of)
 
     def attest(self, record_id: int) -> MeterRecord:
         self._tx.call_function(self.contract.functions.attest(record_id), contract=CONTRIBUTION_METER)
@@ -278,6 +372,15 @@ class MeterClient:
         if cids.codec_of(cid) != cids.RAW:  # cannot happen below one chunk; refuse rather than mislabel
             raise InvalidInput(f"the {what} was not stored as a single raw block", hint="use a smaller report")
         return cids.digest_of(cid)
+
+
+def _data_module() -> Any:
+    try:
+        from . import data
+    except ImportError as exc:
+        raise InvalidInput(f"measuring datasets needs fullchain.metering.data, which this installation lacks ({exc})",
+                           hint="install a fullchain version with dataset measurement") from None
+    return data
 
 
 def evidence_cid(digest_hex: str) -> str:

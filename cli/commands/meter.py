@@ -6,3 +6,7 @@ import click
 @click.group()
 def meter() -> None:
     """Contribution metering: measure data, algorithm and compute; submit, attest, dispute."""
+
+
+from .meter_chain import attach_chain_commands  # noqa: E402  (the chain commands, in their own module)
+attach_chain_commands(meter)
