@@ -40,7 +40,13 @@ class SqliteAtomicDB(BaseAtomicDB):
 
     def __init__(self, path: Path) -> None:
         # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Only when it does not exist yet: closing any descriptor of a file drops every POSIX lock
+        # this process holds on it, so reopening an open database would silently release the locks
+        # of its other connections (SQLite's documented pitfall): stale reads, then corruption.
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # WAL keeps readers of other processes unblocked; NORMAL sync survives a killed process.

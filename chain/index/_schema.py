@@ -151,7 +151,13 @@ def connect(path: Path) -> sqlite3.Connection:
     readers in other processes never block a sync, nor see a half-applied range."""
     private_dir(path.parent)
     # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Only when it does not exist yet: closing any descriptor of a file drops every POSIX lock
+    # this process holds on it, so reopening an open database would silently release the locks
+    # of its other connections (SQLite's documented pitfall): stale reads, then corruption.
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
