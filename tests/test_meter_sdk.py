@@ -245,3 +245,10 @@ def test_data_record_is_measured_and_attested_by_measuring_again(world: dict[str
     check = auditor.meter.remeasure(rec.id)
     assert check.recomputed and check.matches, check.differences
     assert auditor.meter.attest(rec.id).counted
+    # A record whose amount was typed in rather than measured: the attester's measurement differs.
+    inflated = world["pharma"].meter.submit("data", dataset_subject(reg.dataset_id, 1), rec.amount * 10,
+                                            hospital.meter.evidence(rec))
+    check = auditor.meter.remeasure(inflated.id)
+    assert check.recomputed and not check.matches
+    assert [(d.figure, d.recorded, d.measured) for d in check.differences] == [
+        ("amount", rec.amount * 10, rec.amount)]

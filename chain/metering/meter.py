@@ -257,7 +257,12 @@ class MeterClient:
         with tempfile.TemporaryDirectory(prefix="fullchain-meter-") as tmp:  # 0700: plaintext stays private
             path = Path(tmp) / "version"
             datasets.fetch(dataset_id, path, version=version)
-            return data.measure_file(path, standard=standard, as_of=as_of)
+            # Chain and store keep no file name, and the measurer tells CSV from NDJSON by the
+            # name's suffix (SAS XPT by its header, whatever the name): name it after its content.
+            with path.open("rb") as fh:
+                head = fh.read(64).lstrip()
+            named = path.rename(path.with_suffix(".ndjson" if head.startswith(b"{") else ".csv"))
+            return data.measure_file(named, standard=standard, as_of=as_of)
 
     def attest(self, record_id: int) -> MeterRecord:
         self._tx.call_function(self.contract.functions.attest(record_id), contract=CONTRIBUTION_METER)
