@@ -252,3 +252,21 @@ def test_data_record_is_measured_and_attested_by_measuring_again(world: dict[str
     assert check.recomputed and not check.matches
     assert [(d.figure, d.recorded, d.measured) for d in check.differences] == [
         ("amount", rec.amount * 10, rec.amount)]
+
+
+def test_meter_tables_replay_to_the_same_state(world: dict[str, fullchain.Fullchain]) -> None:
+    """A rewind derives the state tables again from the stored events: the meter's included."""
+    from fullchain.index._sync import _transaction, replay
+
+    index = world["gov"].read_index()
+    tables = ("meter_records", "meter_attestations", "meter_disputes", "meter_points", "meter_epochs",
+              "meter_segments", "meter_settings")
+
+    def dump() -> dict[str, list[tuple]]:
+        return {t: sorted(index._conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
+
+    before = dump()
+    assert before["meter_records"] and before["meter_points"] and before["meter_segments"]
+    with _transaction(index._conn):
+        replay(index._conn)
+    assert dump() == before
