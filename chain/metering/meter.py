@@ -28,7 +28,7 @@ from web3.logs import DISCARD
 
 from ..consortium import ConsortiumClient
 from ..contracts import CONTRIBUTION_METER, bind, deploy_contract
-from ..errors import InvalidInput
+from ..errors import InvalidInput, TransactionReverted
 from ..models import (
     FigureDifference,
     MeterDimension,
@@ -72,6 +72,22 @@ MAX_AMOUNT = 2**128 - 1
 MAX_EVIDENCE_BYTES = 256 * 1024
 
 _DATASET_TAG = b"\x01" + b"\0" * 15
+# What to do about the meter's refusals (the error itself names the facts).
+_HINTS = {
+    "ContributionMeterNotMember": "only active consortium members submit and dispute; ask the governors to admit you",
+    "ContributionMeterNotAttester": "attesting needs the attester role; the governors grant it (`fullchain member "
+                                    "propose roles`)",
+    "ContributionMeterSelfAttestation": "another attester must attest your own records",
+    "ContributionMeterAlreadyAttested": "each attester attests a record once",
+    "ContributionMeterDuplicateRecord": "one record per epoch, member, dimension and subject; see `fullchain meter "
+                                        "records`",
+    "ContributionMeterEpochNotStarted": "submit for the current epoch (`fullchain meter epoch`)",
+    "ContributionMeterEpochClosed": "the epoch's dispute window is over: its records no longer change",
+    "ContributionMeterEpochFinalized": "a finalized epoch no longer changes",
+    "ContributionMeterDisputeWindowOpen": "an epoch is finalized once its dispute window is over",
+    "ContributionMeterOpenDisputes": "the governors resolve the open disputes first (`fullchain meter resolve`)",
+    "ContributionMeterWrongStatus": "see the record's status with `fullchain meter records`",
+}
 # The figures of a data measurement report an attester compares. All are deterministic for the
 # same file and the same as_of, so all are compared exactly: counts, and completeness too (a
 # tolerance of 0 basis points). The tool version is not compared: a newer measuring tool
@@ -182,7 +198,7 @@ class MeterClient:
         when = self.current_epoch() if epoch is None else epoch
         digest = self._put(report, what="measurement report")
         fn = self.contract.functions.submit(when, number, subject, amount, digest)
-        receipt = self._tx.call_function(fn, contract=CONTRIBUTION_METER)
+        receipt = self._send(fn)
         event = self.contract.events.RecordSubmitted().process_receipt(receipt, errors=DISCARD)[0]
         return self.record(int(event["args"]["recordId"]))
 
@@ -265,7 +281,7 @@ class MeterClient:
             return data.measure_file(named, standard=standard, as_of=as_of)
 
     def attest(self, record_id: int) -> MeterRecord:
-        self._tx.call_function(self.contract.functions.attest(record_id), contract=CONTRIBUTION_METER)
+        self._send(self.contract.functions.attest(record_id))
         return self.record(record_id)
 
     def dispute(self, record_id: int, reason: bytes) -> MeterRecord:
@@ -276,11 +292,11 @@ class MeterClient:
         self._tx.unlock()
         self._check_record(record_id)
         digest = self._put(reason, what="dispute reason")
-        self._tx.call_function(self.contract.functions.dispute(record_id, digest), contract=CONTRIBUTION_METER)
+        self._send(self.contract.functions.dispute(record_id, digest))
         return self.record(record_id)
 
     def finalize(self, epoch: int) -> MeterEpoch:
-        self._tx.call_function(self.contract.functions.finalize(epoch), contract=CONTRIBUTION_METER)
+        self._send(self.contract.functions.finalize(epoch))
         return self.epoch(epoch)
 
     # ---- governance (proposals of the Consortium, approved k of n) ----
@@ -312,6 +328,15 @@ class MeterClient:
                 raise InvalidInput(f"the weight {weight} is outside 0..2**128-1", hint="1e18 is one point per unit")
             calls.append(self.contract.functions.setWeight(kind_number(kind), weight))
         return [self._propose(fn) for fn in calls]
+
+    def _send(self, fn: Any) -> Any:
+        try:
+            return self._tx.call_function(fn, contract=CONTRIBUTION_METER)
+        except TransactionReverted as exc:
+            if exc.hint or exc.error_name not in _HINTS:
+                raise
+            raise TransactionReverted(exc.error_name, exc.error_args, contract=exc.contract, function=exc.function,
+                                      hint=_HINTS[exc.error_name]) from None
 
     def _propose(self, fn) -> int:  # noqa: ANN001
         return self._consortium.propose_call(self.address, bytes.fromhex(fn._encode_transaction_data()[2:]))
