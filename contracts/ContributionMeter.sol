@@ -194,9 +194,9 @@ contract ContributionMeter is IContributionMeter {
     }
 
     /// @inheritdoc IContributionMeter
-    function setWeight(uint8 kind, uint256 weight_) external onlyConsortium {
+    function setWeight(uint8 kind, uint256 newWeight) external onlyConsortium {
         _checkKind(kind);
-        _setWeight(kind, weight_);
+        _setWeight(kind, newWeight);
     }
 
     // ---- views ----

@@ -163,7 +163,7 @@ interface IContributionMeter {
 
     /// @notice Sets the weight of measure `kind` (points = amount * weight / WEIGHT_SCALE, at most
     /// MAX_WEIGHT), for records submitted from now on.
-    function setWeight(uint8 kind, uint256 weight) external;
+    function setWeight(uint8 kind, uint256 newWeight) external;
 
     // ---- views ----
 
