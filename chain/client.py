@@ -14,7 +14,7 @@ from web3 import Web3
 from .addresses import to_account
 from .backends import ChainConnection, open_chain
 from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy_consortium
-from .contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
+from .contracts import CONSORTIUM, CONTRIBUTION_METER, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed
 from .home import fullchain_home
@@ -23,7 +23,7 @@ from .datasets import DatasetsClient
 from .journal import Journal
 from .licensing import LicensingClient
 from .storage import ContentStore, open_store
-from .models import ChainStatus, Deployment, ProfileConfig
+from .models import ChainStatus, Deployment, MeterParameters, ProfileConfig
 from .profiles import create_profile, list_profiles, load_profile, profile_dir, resolve_name
 from .transactions import Transactor
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from .index import EventIndex
     from .view import View
+    from .metering.meter import MeterClient
 
 # What `fullchain init` gives a new account on the embedded chain, from the development funds.
 EMBEDDED_FUNDING_WEI = 1_000 * 10**18
@@ -152,22 +153,58 @@ class Fullchain:
             dataset_owner=datasets.owner_of, latest_version=datasets.version, hpke_private_key=self._load_hpke_key,
             index=self.read_index)
 
+    @cached_property
+    def meter(self) -> MeterClient:
+        """The ContributionMeter: submit, attest, dispute, resolve (by proposal), finalize."""
+        from .metering.meter import MeterClient
+
+        if CONTRIBUTION_METER not in self.contracts() and CONSORTIUM in self.contracts():
+            raise NotDeployed(
+                f"the deployment recorded for the chain of profile '{self.profile.name}' has no ContributionMeter "
+                "(it predates contribution metering)",
+                hint="redeploy with `fullchain chain deploy`, or add the meter to this deployment with "
+                     "`fullchain chain deploy --meter-only`")
+        return MeterClient(w3=self.w3, address=self.contract_address(CONTRIBUTION_METER), transactor=self.transactor,
+                           store=self.store, consortium=self.consortium, index=self.read_index,
+                           datasets=lambda: self.datasets)
+
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
-               voting_period: int = DEFAULT_VOTING_PERIOD) -> Deployment:
+               voting_period: int = DEFAULT_VOTING_PERIOD, meter: MeterParameters | None = None) -> Deployment:
         """Deploy the contracts, the Consortium with its founders first, and record their
-        addresses for every profile on this chain."""
+        addresses for every profile on this chain. `meter`: the ContributionMeter's starting
+        parameters (default: 30-day epochs, a 7-day dispute window, one attestation)."""
         consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
                                               voting_period=voting_period)
         contracts = {CONSORTIUM: consortium}
         contracts[DATASET_REGISTRY], block = deploy_contract(self.transactor, self.w3, DATASET_REGISTRY, consortium)
         contracts[DATA_USE_LICENSING], block = deploy_contract(self.transactor, self.w3, DATA_USE_LICENSING,
                                                                consortium, contracts[DATASET_REGISTRY])
+        contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, meter)
+        return self._record_deployment(contracts, block)
+
+    def deploy_meter(self, meter: MeterParameters | None = None) -> Deployment:
+        """Add a ContributionMeter to the recorded deployment (one made before metering existed),
+        governed by its Consortium; the deployment record is updated."""
+        consortium = self.contract_address(CONSORTIUM)
+        existing = self.deployment()
+        contracts = dict(self.contracts())
+        contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, meter)
+        return self._record_deployment(contracts, existing.block_number if existing else block)
+
+    def _deploy_meter(self, consortium: str, meter: MeterParameters | None) -> tuple[str, int]:
+        from .metering.meter import deploy_meter
+
+        p = meter or MeterParameters()
+        return deploy_meter(self.transactor, self.w3, consortium, epoch_length=p.epoch_length,
+                            dispute_window=p.dispute_window, attestations=p.attestations)
+
+    def _record_deployment(self, contracts: dict[str, str], block: int) -> Deployment:
         chain_id, genesis = chain_identity(self.w3)
         deployment = Deployment(chain_id=chain_id, genesis_hash=genesis, contracts=contracts,
                                 deployed_at=datetime.now(timezone.utc), deployer=self.address,
                                 block_number=block)
         save_deployment(self.home, deployment)
-        for cached in ("consortium", "datasets", "licensing"):
+        for cached in ("consortium", "datasets", "licensing", "meter"):
             self.__dict__.pop(cached, None)
         self._index = None  # the index follows the contracts it was opened for
         return deployment

@@ -36,6 +36,7 @@ _PAYLOAD_TYPES: dict[ProposalKind, tuple[list[str], list[str]]] = {
     ProposalKind.ALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
     ProposalKind.DISALLOW_NODE: (["bytes", "string", "uint16"], ["public_key", "host", "port"]),
     ProposalKind.SET_VOTING_PERIOD: (["uint64"], ["voting_period"]),
+    ProposalKind.CALL: (["address", "bytes"], ["target", "data"]),
 }
 
 
@@ -137,6 +138,11 @@ class ConsortiumClient:
         key, host, port = parse_enode(enode)
         return self._proposal_id(self.contract.functions.proposeNodeAllowlist(key, host, port, allowed))
 
+    def propose_call(self, target: str, data: bytes) -> int:
+        """Propose that the Consortium calls `target` (a contract it governs, such as the
+        ContributionMeter) with the ABI-encoded `data`, once enough governors approved."""
+        return self._proposal_id(self.contract.functions.proposeCall(to_account(target, what="call target"), data))
+
     def approve(self, proposal_id: int) -> None:
         self._tx.call_function(self.contract.functions.approve(proposal_id), contract=CONTRACT)
 
@@ -199,7 +205,7 @@ def _decode_payload(kind: ProposalKind, payload: bytes) -> dict[str, Any]:
               for n, t, v in zip(names, types, abi_decode(types, payload))}
     if "roles" in values:
         values["roles"] = Role(values["roles"]).names()
-    for key in ("hpke_public_key", "metadata_hash"):
+    for key in ("hpke_public_key", "metadata_hash", "data"):
         if key in values:
             values[key] = "0x" + bytes(values[key]).hex()
     if "public_key" in values:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 CONSORTIUM = "Consortium"
 DATASET_REGISTRY = "DatasetRegistry"
 DATA_USE_LICENSING = "DataUseLicensing"
+CONTRIBUTION_METER = "ContributionMeter"
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from .errors import InvalidInput
 
@@ -59,6 +59,7 @@ class ProposalKind(enum.IntEnum):
     ALLOW_NODE = 6
     DISALLOW_NODE = 7
     SET_VOTING_PERIOD = 8
+    CALL = 9
 
 
 class ProposalStatus(enum.IntEnum):
@@ -252,3 +253,90 @@ class License(_Model):
     from_version: int | None
     future_versions: bool
     justification_hash: str
+
+
+# ---- contribution metering ----
+
+# Amounts and points are uint256 on chain: JSON carries them as decimal strings, since most JSON
+# readers lose precision above 2**53.
+BigInt = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
+
+MeterKind = Literal["data", "algorithm", "gpu", "storage"]
+MeterDimension = Literal["data", "algorithm", "compute"]
+
+
+class MeterParameters(_Model):
+    """What a ContributionMeter is deployed with (governance changes them later)."""
+
+    epoch_length: int = 30 * 24 * 3600
+    dispute_window: int = 7 * 24 * 3600
+    attestations: int = 1
+
+
+class MeterSettings(_Model):
+    """ContributionMeter's governance-set parameters."""
+
+    epoch_length: int = Field(description="seconds per epoch (the newest segment)")
+    dispute_window: int = Field(description="seconds after an epoch's end during which its records stay open")
+    attestations_required: int
+    weights: dict[str, BigInt] = Field(description="kind -> weight; points = amount * weight / 1e18")
+
+
+class MeterRecord(_Model):
+    """One contribution record, as the event index knows it."""
+
+    id: int
+    epoch: int
+    member: str
+    kind: MeterKind
+    dimension: MeterDimension
+    subject: str = Field(description="the bytes32 subject, 0x-hex")
+    subject_label: str = Field(description="'dataset D version V', or the digest for a model or job batch")
+    amount: BigInt
+    points: BigInt
+    evidence_cid: str
+    status: Literal["submitted", "disputed", "upheld", "rejected"]
+    attestations: int
+    required: int
+    counted: bool = Field(description="its points are in the totals now")
+    attesters: list[str]
+    disputer: str | None = None
+    dispute_reason_cid: str | None = None
+    submitted_at: datetime
+
+
+class MemberPoints(_Model):
+    member: str
+    points: dict[str, BigInt] = Field(description="dimension -> points")
+    shares_bps: dict[str, int] = Field(description="dimension -> share of the dimension's total, basis points (floor)")
+
+
+class MeterEpoch(_Model):
+    """An epoch's status, totals and each member's points."""
+
+    epoch: int
+    start: datetime
+    end: datetime
+    window_closes_at: datetime
+    state: Literal["open", "in dispute window", "awaiting finalization", "finalized"]
+    open_disputes: int
+    totals: dict[str, BigInt]
+    members: list[MemberPoints]
+    records: int
+
+
+class FigureDifference(_Model):
+    figure: str
+    recorded: Any
+    measured: Any
+
+
+class Remeasurement(_Model):
+    """An attester's check of a record: measured again (data records) or checked against its
+    evidence report (other kinds, until their measurement is re-run here)."""
+
+    record_id: int
+    kind: str
+    recomputed: bool = Field(description="True when the figures were measured again from the data")
+    matches: bool
+    differences: list[FigureDifference]

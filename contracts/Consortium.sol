@@ -152,6 +152,12 @@ contract Consortium is IConsortium {
     }
 
     /// @inheritdoc IConsortium
+    function proposeCall(address target, bytes calldata data) external onlyMember returns (uint256) {
+        _checkCallTarget(target);
+        return _propose(ProposalKind.Call, abi.encode(target, data));
+    }
+
+    /// @inheritdoc IConsortium
     function approve(uint256 proposalId) external onlyGovernor {
         Proposal storage p = _pendingProposal(proposalId);
         _approve(proposalId, p);
@@ -164,7 +170,8 @@ contract Consortium is IConsortium {
         if (valid < threshold) revert ConsortiumNotEnoughApprovals(proposalId, valid, threshold);
         // Marked before applying so that nothing the application triggers can execute it twice.
         p.status = ProposalStatus.Executed;
-        _apply(proposalId, p.kind, p.payload);
+        if (p.kind == ProposalKind.Call) _call(proposalId, p.payload);
+        else _apply(proposalId, p.kind, p.payload);
         emit ProposalExecuted(proposalId, msg.sender);
     }
 
@@ -357,6 +364,17 @@ contract Consortium is IConsortium {
         }
     }
 
+    /// @dev The proposal is already marked executed (see `execute`), so a target calling back
+    /// cannot run it twice; a failed call reverts everything and the proposal stays pending.
+    function _call(uint256 proposalId, bytes memory payload) private {
+        (address target, bytes memory data) = abi.decode(payload, (address, bytes));
+        _checkCallTarget(target);
+        // A generic call is the point of this proposal kind; the target was checked above.
+        // solhint-disable-next-line avoid-low-level-calls
+        (bool ok, bytes memory reason) = target.call(data);
+        if (!ok) revert ConsortiumCallFailed(proposalId, target, reason);
+    }
+
     function _admit(address account, uint32 roles, bytes memory key, bytes32 metadataHash, uint256 proposalId)
         private
     {
@@ -445,6 +463,16 @@ contract Consortium is IConsortium {
 
     function _checkThreshold(uint256 k, uint256 governors) private pure {
         if (k == 0 || k > governors) revert ConsortiumInvalidThreshold(k, governors);
+    }
+
+    /// @dev Only contracts that name this Consortium as their governance: governance cannot be
+    /// pointed at arbitrary accounts (nor at itself, whose changes have their own proposals).
+    function _checkCallTarget(address target) private view {
+        if (target == address(this) || target.code.length == 0) revert ConsortiumInvalidCallTarget(target);
+        (bool ok, bytes memory answer) = target.staticcall(abi.encodeWithSignature("consortium()"));
+        if (!ok || answer.length != 32 || abi.decode(answer, (address)) != address(this)) {
+            revert ConsortiumInvalidCallTarget(target);
+        }
     }
 
     function _checkAccountChange(address account, bool allowed) private view {

@@ -21,7 +21,8 @@ interface IConsortium {
         DisallowAccount,
         AllowNode,
         DisallowNode,
-        SetVotingPeriod
+        SetVotingPeriod,
+        Call
     }
 
     enum ProposalStatus {
@@ -106,6 +107,8 @@ interface IConsortium {
     error ConsortiumAccountNotAllowed(address account);
     error ConsortiumNodeAlreadyAllowed(bytes32 nodeId);
     error ConsortiumNodeNotAllowed(bytes32 nodeId);
+    error ConsortiumInvalidCallTarget(address target);
+    error ConsortiumCallFailed(uint256 proposalId, address target, bytes reason);
 
     // ---- proposals ----
 
@@ -136,6 +139,13 @@ interface IConsortium {
     function proposeNodeAllowlist(bytes calldata publicKey, string calldata host, uint16 port, bool allowed)
         external
         returns (uint256 proposalId);
+
+    /// @notice Proposes that the Consortium itself calls `target` with `data` (a governance
+    /// setting of another fullchain contract, e.g. ContributionMeter's weights or a dispute
+    /// resolution). `target` must be a contract governed by this Consortium: its `consortium()`
+    /// returns this contract's address (checked at proposal and again at execution). If the call
+    /// reverts, execution reverts with ConsortiumCallFailed and the proposal stays pending.
+    function proposeCall(address target, bytes calldata data) external returns (uint256 proposalId);
 
     /// @notice Approves a pending proposal. Only governors; one approval each per governor term
     /// (a governor demoted and promoted again may approve again: its earlier approval no longer

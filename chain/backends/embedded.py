@@ -40,8 +40,9 @@ class SqliteAtomicDB(BaseAtomicDB):
 
     def __init__(self, path: Path) -> None:
         # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
-        # Only when this call creates it: closing a descriptor of an existing file would drop the
-        # POSIX locks of another connection to it in this process (see fullchain.index._schema).
+        # Only when it does not exist yet: closing any descriptor of a file drops every POSIX lock
+        # this process holds on it, so reopening an open database would silently release the locks
+        # of its other connections (SQLite's documented pitfall): stale reads, then corruption.
         try:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:

@@ -284,3 +284,104 @@ def _proposal_executed(conn: sqlite3.Connection, a: dict[str, Any], block: int, 
 def _proposal_cancelled(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     conn.execute("UPDATE proposals SET status = ? WHERE id = ?", (CANCELLED, a["proposalId"]))
     return None, None, None
+
+
+# ---- ContributionMeter ----
+
+# IContributionMeter.Status
+SUBMITTED, DISPUTED, UPHELD, REJECTED = 1, 2, 3, 4
+_DATASET_SUBJECT = "0x01" + "00" * 15
+
+
+def _dataset_of_subject(subject: str) -> int | None:
+    # A dataset version subject (see fullchain.metering.meter): its record is part of the
+    # dataset's history.
+    return int(subject[34:50], 16) if subject.startswith(_DATASET_SUBJECT) else None
+
+
+def _add_points(conn: sqlite3.Connection, a: dict[str, Any], sign: int) -> None:
+    row = conn.execute("SELECT points FROM meter_points WHERE epoch = ? AND member = ? AND dimension = ?",
+                       (a["epoch"], a["member"], a["dimension"])).fetchone()
+    total = (int(row[0]) if row else 0) + sign * int(a["points"])
+    conn.execute("INSERT OR REPLACE INTO meter_points VALUES (?, ?, ?, ?)",
+                 (a["epoch"], a["member"], a["dimension"], str(total)))
+    conn.execute("UPDATE meter_records SET counted = ? WHERE id = ?", (1 if sign > 0 else 0, a["recordId"]))
+
+
+def _record_dataset(conn: sqlite3.Connection, record_id: int) -> int | None:
+    row = conn.execute("SELECT subject FROM meter_records WHERE id = ?", (record_id,)).fetchone()
+    return _dataset_of_subject(row[0]) if row else None
+
+
+@handles("RecordSubmitted")
+def _record_submitted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_records (id, epoch, member, kind, dimension, subject, amount, points, "
+                 "evidence_digest, required, status, submitted_block, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 (a["recordId"], a["epoch"], a["member"], a["kind"], a["dimension"], a["subject"], str(a["amount"]),
+                  str(a["points"]), a["evidenceDigest"], a["required"], SUBMITTED, block, ts))
+    return _dataset_of_subject(a["subject"]), None, a["member"]
+
+
+@handles("RecordAttested")
+def _record_attested(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_attestations VALUES (?, ?, ?)", (a["recordId"], a["attester"], ts))
+    conn.execute("UPDATE meter_records SET attestations = ? WHERE id = ?", (a["attestations"], a["recordId"]))
+    return _record_dataset(conn, a["recordId"]), None, a["attester"]
+
+
+@handles("RecordDisputed")
+def _record_disputed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_disputes VALUES (?, ?, ?, ?, NULL)",
+                 (a["recordId"], a["disputer"], a["reasonDigest"], ts))
+    conn.execute("UPDATE meter_records SET status = ? WHERE id = ?", (DISPUTED, a["recordId"]))
+    return _record_dataset(conn, a["recordId"]), None, a["disputer"]
+
+
+@handles("DisputeResolved")
+def _dispute_resolved(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("UPDATE meter_disputes SET upheld = ? WHERE record_id = ?", (int(a["upheld"]), a["recordId"]))
+    conn.execute("UPDATE meter_records SET status = ? WHERE id = ?", (UPHELD if a["upheld"] else REJECTED, a["recordId"]))
+    return _record_dataset(conn, a["recordId"]), None, None
+
+
+@handles("PointsCounted")
+def _points_counted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _add_points(conn, a, +1)
+    return _record_dataset(conn, a["recordId"]), None, a["member"]
+
+
+@handles("PointsWithdrawn")
+def _points_withdrawn(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _add_points(conn, a, -1)
+    return _record_dataset(conn, a["recordId"]), None, a["member"]
+
+
+@handles("EpochFinalized")
+def _epoch_finalized(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_epochs VALUES (?, ?)", (a["epoch"], ts))
+    return None, None, None
+
+
+@handles("EpochLengthChanged")
+def _epoch_length(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    # A second change before the next epoch replaces the first, as in the contract.
+    conn.execute("INSERT OR REPLACE INTO meter_segments VALUES (?, ?, ?)", (a["fromEpoch"], a["startsAt"], a["newLength"]))
+    return None, None, None
+
+
+@handles("DisputeWindowChanged")
+def _dispute_window(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_settings VALUES ('dispute_window', ?)", (str(a["newWindow"]),))
+    return None, None, None
+
+
+@handles("AttestationsRequiredChanged")
+def _attestations_required(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_settings VALUES ('attestations_required', ?)", (str(a["newRequired"]),))
+    return None, None, None
+
+
+@handles("WeightChanged")
+def _weight(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO meter_settings VALUES (?, ?)", (f"weight:{a['kind']}", str(a["newWeight"])))
+    return None, None, None

@@ -8,9 +8,9 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 
-from ..contracts import CONSORTIUM, DATA_USE_LICENSING, DATASET_REGISTRY, artifact
+from ..contracts import CONSORTIUM, CONTRIBUTION_METER, DATA_USE_LICENSING, DATASET_REGISTRY, artifact
 
-CONTRACT_NAMES = (CONSORTIUM, DATASET_REGISTRY, DATA_USE_LICENSING)
+CONTRACT_NAMES = (CONSORTIUM, DATASET_REGISTRY, DATA_USE_LICENSING, CONTRIBUTION_METER)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,10 @@ from ..models import (
     DatasetVersion,
     License,
     Member,
+    MemberPoints,
     MemberStatus,
+    MeterEpoch,
+    MeterRecord,
     Proposal,
     ProposalKind,
     Role,
@@ -477,6 +480,117 @@ class EventIndex:
 
     def allowed_accounts(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT account FROM allowed_accounts ORDER BY account")]
+
+    # ---- contribution meter ----
+
+    def meter_record(self, record_id: int) -> MeterRecord | None:
+        rows = self._rows("SELECT * FROM meter_records WHERE id = ?", (record_id,))
+        return self._meter_records(rows)[0] if rows else None
+
+    def meter_records(self, *, epoch: int | None = None, member: str | None = None, status: str | None = None,
+                      limit: int | None = None, offset: int = 0) -> list[MeterRecord]:
+        """Contribution records in id order; filters combine."""
+        from ..metering.meter import STATUSES
+
+        where, args = ["1"], {}
+        if epoch is not None:
+            where.append("epoch = :epoch")
+            args["epoch"] = epoch
+        if member is not None:
+            where.append("member = :member")
+            args["member"] = Web3.to_checksum_address(member)
+        if status is not None:
+            if status not in STATUSES[1:]:
+                raise InvalidInput(f"unknown record status '{status}'", hint="use one of " + ", ".join(STATUSES[1:]))
+            where.append("status = :status")
+            args["status"] = STATUSES.index(status)
+        args.update(limit=-1 if limit is None else limit, offset=offset)
+        rows = self._rows(f"SELECT * FROM meter_records WHERE {' AND '.join(where)} ORDER BY id "
+                          "LIMIT :limit OFFSET :offset", args)
+        return self._meter_records(rows)
+
+    def _meter_records(self, rows: list[dict[str, Any]]) -> list[MeterRecord]:
+        from ..metering.meter import DIMENSIONS, KINDS, STATUSES, describe_subject, evidence_cid
+
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        attesters: dict[int, list[str]] = {}
+        for record_id, attester in self._conn.execute(
+                f"SELECT record_id, attester FROM meter_attestations WHERE record_id IN ({marks}) "
+                "ORDER BY attested_at, rowid", ids):
+            attesters.setdefault(record_id, []).append(attester)
+        disputes = {r["record_id"]: r for r in self._rows(
+            f"SELECT * FROM meter_disputes WHERE record_id IN ({marks})", tuple(ids))}
+        out = []
+        for r in rows:
+            d = disputes.get(r["id"])
+            out.append(MeterRecord(
+                id=r["id"], epoch=r["epoch"], member=r["member"], kind=KINDS[r["kind"]],
+                dimension=DIMENSIONS[r["dimension"]], subject=r["subject"],
+                subject_label=describe_subject(bytes.fromhex(r["subject"][2:])), amount=int(r["amount"]),
+                points=int(r["points"]), evidence_cid=evidence_cid(r["evidence_digest"]),
+                status=STATUSES[r["status"]], attestations=r["attestations"], required=r["required"],  # type: ignore[arg-type]
+                counted=bool(r["counted"]), attesters=attesters.get(r["id"], []),
+                disputer=d["disputer"] if d else None,
+                dispute_reason_cid=evidence_cid(d["reason_digest"]) if d else None,
+                submitted_at=_utc(r["submitted_at"])))
+        return out
+
+    def _meter_segment(self, column: str, value: int) -> tuple[int, int, int] | None:
+        row = self._conn.execute(f"SELECT first_epoch, start, length FROM meter_segments WHERE {column} <= ? "
+                                 f"ORDER BY {column} DESC LIMIT 1", (value,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def meter_current_epoch(self, now: int | None = None) -> int | None:
+        """ContributionMeter.currentEpoch at `now` (default: the index's now); None before the
+        meter's deployment is indexed."""
+        when = self.now() if now is None else now
+        segment = self._meter_segment("start", when)
+        if segment is None:
+            return None
+        first, start, length = segment
+        return first + (when - start) // length
+
+    def meter_epoch_bounds(self, epoch: int) -> tuple[int, int, int] | None:
+        """ContributionMeter.epochBounds: start, end (exclusive), and when the dispute window closes."""
+        segment = self._meter_segment("first_epoch", epoch)
+        row = self._conn.execute("SELECT value FROM meter_settings WHERE key = 'dispute_window'").fetchone()
+        if segment is None or row is None:
+            return None
+        first, start, length = segment
+        begin = start + (epoch - first) * length
+        return begin, begin + length, begin + length + int(row[0])
+
+    def meter_epoch(self, epoch: int, *, now: int | None = None) -> MeterEpoch:
+        """An epoch's state, totals, and each member's points and shares (floor, basis points)."""
+        from ..metering.meter import DIMENSIONS
+
+        when = self.now() if now is None else now
+        bounds = self.meter_epoch_bounds(epoch)
+        if bounds is None:
+            raise ConfigError("no ContributionMeter is indexed for this chain",
+                              hint="deploy it with `fullchain chain deploy`")
+        start, end, closes = bounds
+        open_disputes = self._conn.execute("SELECT count(*) FROM meter_records WHERE epoch = ? AND status = 2",
+                                           (epoch,)).fetchone()[0]
+        finalized = self._conn.execute("SELECT 1 FROM meter_epochs WHERE epoch = ?", (epoch,)).fetchone() is not None
+        state = ("finalized" if finalized else "open" if when < end else
+                 "in dispute window" if when < closes else "awaiting finalization")
+        by_member: dict[str, dict[str, int]] = {}
+        totals = dict.fromkeys(DIMENSIONS, 0)
+        for member, dimension, points in self._conn.execute(
+                "SELECT p.member, p.dimension, p.points FROM meter_points p LEFT JOIN members m ON m.account = p.member "
+                "WHERE p.epoch = ? ORDER BY coalesce(m.position, 1e9), p.member", (epoch,)):
+            name = DIMENSIONS[dimension]
+            by_member.setdefault(member, dict.fromkeys(DIMENSIONS, 0))[name] = int(points)
+            totals[name] += int(points)
+        members = [MemberPoints(member=m, points=p,
+                                shares_bps={d: p[d] * 10_000 // totals[d] if totals[d] else 0 for d in DIMENSIONS})
+                   for m, p in by_member.items() if any(p.values())]
+        records = self._conn.execute("SELECT count(*) FROM meter_records WHERE epoch = ?", (epoch,)).fetchone()[0]
+        return MeterEpoch(epoch=epoch, start=_utc(start), end=_utc(end), window_closes_at=_utc(closes),
+                          state=state, open_disputes=open_disputes, totals=totals,  # type: ignore[arg-type]
+                          members=members, records=records)
 
     # ---- events ----
 

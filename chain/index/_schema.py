@@ -9,11 +9,13 @@ from typing import Any
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
-                "members", "proposals", "approvals", "allowed_accounts", "allowed_nodes", "settings")
+                "members", "proposals", "approvals", "allowed_accounts", "allowed_nodes", "settings",
+                "meter_records", "meter_attestations", "meter_disputes", "meter_points", "meter_epochs",
+                "meter_segments", "meter_settings")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,6 +111,32 @@ CREATE TABLE IF NOT EXISTS allowed_accounts (account TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS allowed_nodes (node_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, host TEXT NOT NULL,
                                           port INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+
+-- ContributionMeter. Amounts, points and weights are uint256: kept as decimal TEXT (SQLite
+-- integers stop at 2**63) and added up in Python.
+CREATE TABLE IF NOT EXISTS meter_records (
+    id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, member TEXT NOT NULL, kind INTEGER NOT NULL,
+    dimension INTEGER NOT NULL, subject TEXT NOT NULL, amount TEXT NOT NULL, points TEXT NOT NULL,
+    evidence_digest TEXT NOT NULL, required INTEGER NOT NULL, attestations INTEGER NOT NULL DEFAULT 0,
+    -- IContributionMeter.Status. `counted`: its points are in meter_points now.
+    status INTEGER NOT NULL, counted INTEGER NOT NULL DEFAULT 0,
+    submitted_block INTEGER NOT NULL, submitted_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS meter_records_epoch ON meter_records (epoch, id);
+CREATE INDEX IF NOT EXISTS meter_records_member ON meter_records (member, id);
+CREATE TABLE IF NOT EXISTS meter_attestations (record_id INTEGER NOT NULL, attester TEXT NOT NULL,
+                                               attested_at INTEGER NOT NULL, PRIMARY KEY (record_id, attester));
+-- A record is disputed at most once (an upheld record cannot be disputed again).
+CREATE TABLE IF NOT EXISTS meter_disputes (record_id INTEGER PRIMARY KEY, disputer TEXT NOT NULL,
+                                           reason_digest TEXT NOT NULL, disputed_at INTEGER NOT NULL,
+                                           upheld INTEGER);
+CREATE TABLE IF NOT EXISTS meter_points (epoch INTEGER NOT NULL, member TEXT NOT NULL, dimension INTEGER NOT NULL,
+                                         points TEXT NOT NULL, PRIMARY KEY (epoch, member, dimension));
+CREATE TABLE IF NOT EXISTS meter_epochs (epoch INTEGER PRIMARY KEY, finalized_at INTEGER NOT NULL);
+-- Epoch lengths as the contract keeps them: from `first_epoch` on, epochs of `length` s from `start`.
+CREATE TABLE IF NOT EXISTS meter_segments (first_epoch INTEGER PRIMARY KEY, start INTEGER NOT NULL,
+                                           length INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meter_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -126,9 +154,9 @@ def connect(path: Path) -> sqlite3.Connection:
     readers in other processes never block a sync, nor see a half-applied range."""
     private_dir(path.parent)
     # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-    # Only a file this call creates is opened and closed here: closing any descriptor of a file
-    # drops every POSIX lock this process holds on it, including those of an index connection
-    # already open in this process (SQLite then reports "disk I/O error").
+    # Only when it does not exist yet: closing any descriptor of a file drops every POSIX lock
+    # this process holds on it, so reopening an open database would silently release the locks
+    # of its other connections (SQLite's documented pitfall): stale reads, then corruption.
     try:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:

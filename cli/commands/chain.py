@@ -4,13 +4,15 @@ import click
 
 from fullchain.consortium import DEFAULT_VOTING_PERIOD, Founder
 from fullchain.errors import InvalidInput
-from fullchain.models import Role
+from fullchain.models import MeterParameters, Role
 from fullchain.addresses import to_account, to_bytes_hex
 from fullchain.profiles import load_profile
 
 from ..context import common_options, connect
 from ..output import emit_json, fields, is_json
-from ..types import DURATION, THRESHOLD
+from ..types import DURATION, THRESHOLD, BoundedInt
+
+ATTESTATIONS = BoundedInt("number of attestations", 1, 32)
 
 
 @click.group()
@@ -27,14 +29,35 @@ def chain() -> None:
               help="Governor approvals needed per proposal (default: a majority of the founding governors).")
 @click.option("--voting-period", type=DURATION, default=f"{DEFAULT_VOTING_PERIOD // 86400}d", show_default=True,
               help="How long a proposal stays open (e.g. 7d, 12h).")
-def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: int) -> None:
-    """Deploy the Consortium contract with its founding members."""
+@click.option("--epoch-length", type=DURATION, default="30d", show_default=True,
+              help="ContributionMeter: length of a metering epoch (1m to 365d).")
+@click.option("--dispute-window", type=DURATION, default="7d", show_default=True,
+              help="ContributionMeter: how long after an epoch's end its records stay open to disputes.")
+@click.option("--attestations", type=ATTESTATIONS, default=1, show_default=True,
+              help="ContributionMeter: attestations a record needs to count.")
+@click.option("--meter-only", is_flag=True,
+              help="Only add a ContributionMeter to the deployment recorded for this chain (one made before "
+                   "metering existed), governed by its Consortium.")
+def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: int, epoch_length: int,
+           dispute_window: int, attestations: int, meter_only: bool) -> None:
+    """Deploy the contracts: the Consortium with its founding members, the dataset registry,
+    licensing and the contribution meter."""
     fc = connect()
+    meter = MeterParameters(epoch_length=epoch_length, dispute_window=dispute_window, attestations=attestations)
+    if meter_only:
+        if founders or threshold is not None:
+            raise click.UsageError("--meter-only deploys no Consortium: drop --founder and --threshold")
+        deployment = fc.deploy_meter(meter)
+        if is_json():
+            emit_json(deployment)
+            return
+        fields([*deployment.contracts.items(), ("chain id", deployment.chain_id)])
+        return
     specs = [_founder(fc.home, spec) for spec in founders] or [
         Founder(fc.address, Role.GOVERNOR, bytes.fromhex(fc.profile.hpke_public_key[2:]))]
     governors = sum(1 for f in specs if f.roles & Role.GOVERNOR)
     k = threshold if threshold is not None else governors // 2 + 1
-    deployment = fc.deploy(specs, threshold=k, voting_period=voting_period)
+    deployment = fc.deploy(specs, threshold=k, voting_period=voting_period, meter=meter)
     if is_json():
         emit_json(deployment)
         return

@@ -10,3 +10,5 @@ def meter() -> None:
 
 from .meter_value import register as _register_value  # noqa: E402 (meter value, compute, storage)
 _register_value(meter)
+from .meter_chain import attach_chain_commands  # noqa: E402  (the chain commands, in their own module)
+attach_chain_commands(meter)
