@@ -73,6 +73,8 @@ def measure_file(path: Path, *, standard: str | None = None, as_of: datetime | N
     from .data_inspect import inspect_file
 
     inspection = inspect_file(Path(path), standard=standard, as_of=as_of, scan=False)
+    if inspection.measurement_error is not None:
+        raise inspection.measurement_error
     if inspection.measurement is None:
         raise InvalidInput(f"{path} cannot be measured: {inspection.measurement_skipped}",
                            hint="measure a CSV, SAS XPT or FHIR NDJSON file of a supported standard")

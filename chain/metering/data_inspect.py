@@ -22,6 +22,7 @@ class Inspection:
     format: str | None
     measurement: DataMeasurement | None = None
     measurement_skipped: str | None = None  # why there is no measurement
+    measurement_error: InvalidInput | None = None  # the error measure_file raises for it
     findings: list[Finding] = field(default_factory=list)
     scan_skipped: str | None = None  # why the red-line check did not run
 
@@ -85,7 +86,7 @@ def inspect_file(path: Path, *, standard: str | None = None, as_of: datetime | N
             try:
                 out.measurement = fhir_measurer.result(sha256=digest, size=size)
             except InvalidInput as exc:
-                out.measurement_skipped = exc.message
+                out.measurement_skipped, out.measurement_error = exc.message, exc
         out.findings = fhir_scanner.findings if fhir_scanner is not None else []
         return out
 
@@ -96,7 +97,7 @@ def inspect_file(path: Path, *, standard: str | None = None, as_of: datetime | N
             found_standard, domain = detect_tabular(table, wanted)
             measurer = TableMeasurer(table, found_standard, domain, moment)
         except InvalidInput as exc:
-            out.measurement_skipped = exc.message
+            out.measurement_skipped, out.measurement_error = exc.message, exc
     scanner = TableScanner(table) if scan else None
     hasher = _start(path, measurer is not None)
     for batch in table.batches():
