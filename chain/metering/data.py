@@ -268,6 +268,10 @@ def newest_in(column: pa.Array, as_of_text: str) -> date | None:
     if column.null_count == len(column):
         return None
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # The usual case first: the greatest text is a well-formed date that is not in the future.
+        top = pc.max(column).as_py()
+        if top is not None and _ISO_DATE.match(top[:10]) and top[:10] <= as_of_text:
+            return _iso_date(top[:10])
         head = pc.utf8_slice_codeunits(column.drop_null(), 0, 10)
         head = head.filter(pc.match_substring_regex(head, _ISO_PREFIX + "$"))
         head = head.filter(pc.less_equal(head, as_of_text))

@@ -25,7 +25,9 @@ Format = str  # "csv" | "xpt" | "ndjson"
 _CSV_SUFFIXES = {".csv", ".tsv"}
 _NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
 _DELIMITERS = ",\t;|"
-CSV_BLOCK = 8 << 20
+# Arrow reads a few blocks ahead: the block size sets most of the peak memory (8 MiB: ~330 MB
+# RSS, 2 MiB: ~230 MB), while larger blocks were not measurably faster here.
+CSV_BLOCK = 2 << 20
 XPT_CHUNK = 50_000
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -155,9 +156,7 @@ def _py(pattern: str) -> re.Pattern[str]:
 
 
 _PY = {p: _py(p) for patterns in _VALUE_RULES.values() for p in patterns}
-_UNION = "|".join(f"(?:{p})" for patterns in _VALUE_RULES.values() for p in patterns)
-_UNION_KEY = "|".join(f"(?:{p})" for patterns in _VALUE_RULES.values() for p in patterns if p not in _KEY_EXEMPT)
-_PY_UNION = _py(_UNION)
+_PY_UNION = _py("|".join(f"(?:{p})" for patterns in _VALUE_RULES.values() for p in patterns))
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -171,10 +170,21 @@ def _ssn_valid(text: str) -> bool:
     return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
 
 
-def value_rules(text: str, exempt_numbers: bool = False) -> Iterator[str]:
-    """The rules a cell's text breaks (precise checks after the patterns)."""
-    for rule, patterns in _VALUE_RULES.items():
-        for pattern in patterns:
+_SHORTEST = 6
+
+
+@cache
+def _union(rules: tuple[str, ...], exempt_numbers: bool) -> str:
+    """One RE2 expression for the patterns of `rules`: a cell that matches none breaks none."""
+    return "|".join(f"(?:{p})" for r in rules for p in _VALUE_RULES[r]
+                    if not (exempt_numbers and p in _KEY_EXEMPT))
+
+
+def value_rules(text: str, exempt_numbers: bool = False, rules: tuple[str, ...] = tuple(_VALUE_RULES)) \
+        -> Iterator[str]:
+    """The rules among `rules` a cell's text breaks (precise checks after the patterns)."""
+    for rule in rules:
+        for pattern in _VALUE_RULES[rule]:
             if exempt_numbers and pattern in _KEY_EXEMPT:
                 continue
             for match in _PY[pattern].finditer(text):
@@ -267,21 +277,22 @@ class TableScanner:
             col = batch.column(i)
             if not pa.types.is_string(col.type) or col.null_count == len(col):
                 continue
+            pending = tuple(r for r in _VALUE_RULES if (i, r) not in self.found)
+            # No pattern fits in fewer than 6 bytes (a@b.co); then the patterns run on the
+            # batch's distinct values, which for most clinical columns are few.
+            if not pending or (pc.max(pc.binary_length(col)).as_py() or 0) < _SHORTEST:
+                continue
             exempt = i in self.key
-            pending = [r for r in _VALUE_RULES if (i, r) not in self.found]
-            if not pending:
-                continue
-            mask = pc.match_substring_regex(col, _UNION_KEY if exempt else _UNION)
-            if not pc.any(mask).as_py():
-                continue
-            hits = pc.indices_nonzero(pc.fill_null(mask, False))
-            for index in hits.to_pylist():
-                text = col[index].as_py()
-                for rule in value_rules(text, exempt):
-                    if (i, rule) not in self.found:
-                        self._add(i, rule, offset + index + 1, "value")
-                if all((i, r) in self.found for r in pending):
-                    break
+            values = pc.unique(col).drop_null()
+            hits = values.filter(pc.match_substring_regex(values, _union(pending, exempt)))
+            confirmed: dict[str, list[str]] = {}
+            for text in hits.to_pylist():
+                for rule in value_rules(text, exempt, pending):
+                    confirmed.setdefault(rule, []).append(text)
+            for rule, texts in confirmed.items():
+                first = _first_true(pc.is_in(col, value_set=pa.array(texts, pa.string())))
+                if first is not None:
+                    self._add(i, rule, offset + first + 1, "value")
 
 
 def _first_true(mask: pa.Array) -> int | None:

@@ -225,6 +225,27 @@ def show(dataset_id: int, storage: str | None) -> None:
         fields([("description", meta.description or "-"), ("domain", meta.domain or "-"),
                 ("subjects", meta.subject_count if meta.subject_count is not None else "-"),
                 ("data use", ", ".join(meta.data_use) or "-")])
+        fields(_measured(meta))
+
+
+def _measured(meta) -> list[tuple[str, str]]:  # noqa: ANN001
+    """The figures and the red-line record the SDK put in the metadata at registration."""
+    out = []
+    m = meta.measurement
+    if m is not None:
+        out.append(("measured", f"{m.standard} {m.domain}: {m.rows} rows, {m.cases} cases, "
+                                f"{m.completeness_bps / 100:.2f}% complete, newest date {m.newest_date or '-'}"))
+    elif meta.measurement_skipped:
+        out.append(("measured", f"no ({meta.measurement_skipped})"))
+    if meta.redline is not None:
+        check = meta.redline.status
+        if meta.redline.status == "skipped":
+            check += f" ({meta.redline.reason})"
+        elif meta.redline.findings:
+            found = ", ".join(f"{f.column} ({f.rule})" for f in meta.redline.findings)
+            check += f": {found}; reason: {meta.allow_identifiers}"
+        out.append(("red-line check", check))
+    return out
 
 
 @dataset.command()
