@@ -125,7 +125,9 @@ def test_fhir_patient_identifiers(tmp_path: Path) -> None:
                            ("Patient.address.line", "street-address"),
                            ("Observation.subject.display", "personal-name"),
                            ("Observation.note.text", "email-address")}
-    path.write_text(json.dumps(clean) + "\n")
+    coded = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "13645005110"}]}}
+    path.write_text(json.dumps(clean) + "\n" + json.dumps(coded) + "\n")
     assert scan_file(path) == []
 
 
@@ -248,6 +250,9 @@ def test_cli_register_refuses_and_overrides(hospital, home: Path, tmp_path: Path
     shown = json.loads(run_cli("-p", "hospital", "dataset", "show", str(dataset_id), "--json", env=env).stdout)
     assert shown["metadata"]["allow_identifiers"] == "linkage study, ethics approval 7"
     assert shown["metadata"]["redline"]["findings"][0]["column"] == "patient_name"
+    text = run_cli("-p", "hospital", "dataset", "show", str(dataset_id), env=env).stdout
+    assert "overridden: patient_name (personal-name); reason: linkage study" in text
+    assert "sdtm DM: 1 rows, 1 cases" in text
 
     again = run_cli("-p", "hospital", "dataset", "version", str(dataset_id), str(path), env=env)
     assert again.returncode == 1 and "'patient_name'" in again.stderr

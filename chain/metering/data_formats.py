@@ -91,7 +91,7 @@ class Table:
                 yield batch
         except pa.ArrowInvalid as exc:
             raise InvalidInput(f"{self.path} is not a well-formed CSV file ({_first_line(exc)})",
-                               hint="fix the file (every row needs as many cells as the header) and try again") \
+                               hint="fix the file (UTF-8 text, every row with as many cells as the header) and try again") \
                 from None
 
     def _xpt_batches(self) -> Iterator[pa.RecordBatch]:

@@ -353,7 +353,8 @@ class FhirScanner:
                 self._add(f"{rtype}.{key}.display", "personal-name", number, "value")
         if _PY_UNION.search(line.decode("utf-8", errors="replace")):
             for path, text in _leaves(resource, rtype):
-                if path.endswith(".reference") or path.endswith(".system") or path.endswith(".id"):
+                # ids, references, code systems and codes (SNOMED ids run to 18 digits) are not people's
+                if path.endswith((".reference", ".system", ".id", ".code", ".version")):
                     continue
                 for rule in value_rules(text):
                     self._add(path, rule, number, "value")
