@@ -156,7 +156,7 @@ def _open_xpt(path: Path) -> Table:
     import pyreadstat
 
     try:
-        _, meta = pyreadstat.read_xport(str(path), metadataonly=True)
+        _, meta = pyreadstat.read_xport(str(path), metadataonly=True, output_format="dict")
     except Exception as exc:  # pyreadstat raises its own ReadstatError and plain ones
         raise InvalidInput(f"{path} could not be read as SAS XPT ({_first_line(exc)})",
                            hint="export it again as SAS transport (XPORT v5 or v8)") from None

@@ -82,12 +82,12 @@ _ID_EXACT = {"ssn", "socialsecuritynumber", "socialsecurityno", "socsecno", "nat
              "residentidnumber", "citizenid", "passport", "passportno", "passportnumber", "sfzh", "shenfenzheng",
              "身份证", "身份证号", "身份证号码", "nhsnumber", "medicarenumber", "taxid", "tin"}
 _ID_PARTS = ("socialsecurity", "nationalid", "idcard", "passport", "身份证")
-_PHONE_EXACT = {"phone", "tel", "telephone", "mobile", "mobilephone", "cellphone", "cell", "fax", "contactnumber",
+_PHONE_EXACT = {"phone", "tel", "telephone", "mobile", "mobilephone", "cellphone", "fax", "contactnumber",
                 "电话", "手机", "联系电话", "手机号"}
 _PHONE_PARTS = ("phone", "telephone", "mobileno", "mobilenumber", "faxno", "faxnumber", "电话", "手机")
 _EMAIL_PARTS = ("email", "emailaddress", "邮箱", "电子邮件")
 _EMAIL_EXACT = {"mail", "email"}
-_ADDRESS_EXACT = {"address", "addr", "addr1", "addr2", "street", "streetaddress", "homeaddress", "residence",
+_ADDRESS_EXACT = {"address", "addr", "addr1", "addr2", "street", "streetaddress", "homeaddress",
                   "地址", "住址", "家庭住址"}
 _ADDRESS_PARTS = ("address", "addressline", "streetaddress", "street", "地址", "住址")
 _BIRTH_PARTS = ("brthdtc", "brthdt", "brthdtm", "birthdatetime", "birthdate", "dateofbirth", "dob", "birthday",

@@ -8,6 +8,4 @@ def meter() -> None:
     """Contribution metering: measure data, algorithm and compute; submit, attest, dispute."""
 
 
-from .meter_data import measure, redline  # noqa: E402  (the data dimension: measure, red-line check)
-
-meter.add_command(measure); meter.add_command(redline)  # noqa: E702
+from .meter_data import measure, redline; meter.add_command(measure); meter.add_command(redline)  # noqa: E402, E702
