@@ -70,6 +70,14 @@ def _no_progress(phase: str, done: int, total: int) -> None:
     return None
 
 
+def _intent(metadata: DatasetMetadata, allow_identifiers: str | None) -> bytes:
+    """The metadata as the caller gave it (with the override): what makes two runs "the same
+    command" for the journal. Not the document stored, which adds what the SDK measured from the
+    file: a rerun after an upgrade of the tool (or an entry journalled before metering existed)
+    must still find its interrupted registration."""
+    return metadata.model_copy(update={"allow_identifiers": allow_identifiers}).to_bytes()
+
+
 def sha256_file(path: Path, progress: Progress = _no_progress, phase: str = "hashing") -> tuple[bytes, int]:
     h = hashlib.sha256()
     total = path.stat().st_size
@@ -148,8 +156,9 @@ class DatasetsClient:
         and the reason go into the metadata document (encrypted unless the tier is public)."""
         for parent in derived_from:
             self._dataset_raw(parent)
+        intent = _intent(metadata, allow_identifiers)
         metadata = self._precheck(path, metadata, allow_identifiers)
-        return self._register_once(path, metadata, None, list(derived_from), progress)
+        return self._register_once(path, metadata, None, list(derived_from), progress, intent)
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
                     allow_identifiers: str | None = None, progress: Progress = _no_progress) -> Registration:
@@ -162,8 +171,9 @@ class DatasetsClient:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
+        intent = _intent(metadata, allow_identifiers)
         metadata = self._precheck(path, metadata, allow_identifiers)
-        return self._register_once(path, metadata, dataset_id, [], progress)
+        return self._register_once(path, metadata, dataset_id, [], progress, intent)
 
     def _precheck(self, path: Path, metadata: DatasetMetadata, allow_identifiers: str | None) -> DatasetMetadata:
         """What can be refused before the password is asked (a red-line refusal needs no
@@ -222,7 +232,7 @@ class DatasetsClient:
         return bundle
 
     def _register_once(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
-                       derived_from: list[int], progress: Progress) -> Registration:
+                       derived_from: list[int], progress: Progress, intent: bytes) -> Registration:
         """Register or finish registering, one run at a time per (file, metadata, target): a
         run that had to wait for another takes that run's result instead of registering the
         file a second time."""
@@ -230,7 +240,7 @@ class DatasetsClient:
         digest, size = sha256_file(path, progress)
         secret = journal_secret(self._private_key())
         self._journal.migrate(secret)
-        key = intent_key(secret, digest, meta_bytes, dataset_id, derived_from)
+        key = intent_key(secret, digest, intent, dataset_id, derived_from)
         with self._journal.lock(key) as waited:
             done = self._journal.done(key) if waited else None
             if done is not None:

@@ -259,3 +259,22 @@ def test_cli_register_refuses_and_overrides(hospital, home: Path, tmp_path: Path
     ok2 = run_cli("-p", "hospital", "dataset", "version", str(dataset_id), str(path), "--allow-identifiers",
                   "--reason", "same study", "--json", env=env)
     assert ok2.returncode == 0, ok2.stderr
+
+
+def test_a_rerun_resumes_even_if_what_is_measured_changed(hospital, tmp_path: Path,  # noqa: ANN001
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal knows a registration by the metadata the caller gave, not by the measured
+    document: a rerun after an upgrade (another tool version in the measurement) resumes."""
+    from fullchain.metering import data as metering_data
+
+    from .test_resume import Interrupted, interrupt_at
+
+    path = tmp_path / "dm.csv"
+    path.write_bytes(synthetic_sdtm_dm())
+    meta = build_metadata(title="DM", standard="sdtm")
+    with pytest.raises(Interrupted):
+        hospital.datasets.register(path, meta, progress=interrupt_at("encrypting"))
+    monkeypatch.setattr(metering_data, "tool_version", lambda: "fullchain 99.0")
+    again = hospital.datasets.register(path, meta)
+    assert (again.dataset_id, again.resumed) == (1, True)
+    assert hospital.datasets.contract.functions.datasetCount().call() == 1
