@@ -574,15 +574,14 @@ class DatasetsClient:
 
     def _bundle_digests(self, v: DatasetVersion) -> set[bytes]:
         """Every key bundle of a version recorded on chain: published by the owner (its own and
-        any shared) and delivered to licensees, including those a later one replaced."""
+        any shared) and delivered to licensees, including those a later one replaced. From the
+        event index's copy of every event (a dataset's history holds its licenses' events)."""
         found = {bytes(self.contract.functions.keyBundle(v.dataset_id, v.version, self._tx.address).call())}
-        published = self.contract.events.KeyBundlePublished().get_logs(
-            from_block=0, argument_filters={"datasetId": v.dataset_id, "version": v.version})
-        found.update(bytes(log["args"]["bundleDigest"]) for log in published)
-        if self._licensing is not None:
-            licensing = self._licensing()
-            ids = [lic.id for lic in licensing.for_dataset(v.dataset_id) if lic.status != "requested"]
-            found.update(licensing.delivered_digests(ids, v.version))
+        index = self._require_index()
+        for name in ("KeyBundlePublished", "KeyDelivered"):
+            for event in index.events(dataset_id=v.dataset_id, name=name):
+                if int(event.args["version"]) == v.version:
+                    found.add(bytes.fromhex(str(event.args["bundleDigest"]).removeprefix("0x")))
         found.discard(b"\0" * 32)
         return found
 

@@ -182,18 +182,6 @@ class LicensingClient:
                                hint="that member must register its profile's key again (Consortium.rotateKey)") from None
         return cids.digest_of(cids.parse(self._store.add([wrapped])))
 
-    def delivered_digests(self, license_ids: list[int], version: int) -> set[bytes]:
-        """The digests of every key bundle delivered for `version` under these licenses, those
-        recorded now and those a later delivery replaced."""
-        if not license_ids:
-            return set()
-        found = {bytes(self.contract.functions.keyBundle(i, version).call()) for i in license_ids}
-        logs = self.contract.events.KeyDelivered().get_logs(
-            from_block=0, argument_filters={"licenseId": license_ids, "version": version})
-        found.update(bytes(log["args"]["bundleDigest"]) for log in logs)
-        found.discard(ZERO32)
-        return found
-
     # ---- consent ----
 
     def require_consent(self, dataset_id: int, patient: str) -> None:
