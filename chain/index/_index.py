@@ -340,6 +340,15 @@ class EventIndex:
                                  (dataset_id, version, to_checksum_address(recipient))).fetchone()
         return bytes.fromhex(row[0].removeprefix("0x")) if row else None
 
+    def delivered_versions(self, license_ids: list[int], version: int) -> set[int]:
+        """Which of these licenses already hold a delivered key for `version`."""
+        if not license_ids:
+            return set()
+        marks = ",".join("?" * len(license_ids))
+        rows = self._conn.execute(f"SELECT license_id FROM license_keys WHERE version = ? AND license_id IN ({marks})",
+                                  (version, *license_ids))
+        return {r[0] for r in rows}
+
     def readable_bundle(self, dataset_id: int, version: int, reader: str, *, now: int | None = None) -> bytes | None:
         """The digest of a key bundle of the version `reader` can open: one published for it
         (the owner's), else one delivered under a license of it that is valid now."""
