@@ -58,9 +58,14 @@ def private_dir(path: Path) -> Path:
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, atomically (never a half-written keystore)."""
     private_dir(path.parent)
+    write_atomic(path, text, 0o600)
+
+
+def write_atomic(path: Path, text: str, mode: int) -> None:
+    """Write `path` whole or not at all, created with `mode` (the directory must exist)."""
     # A name of its own: two processes writing the same file never share a half-written temp.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

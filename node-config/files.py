@@ -2,7 +2,6 @@
 and what --force replaces is moved aside, not deleted (it may hold the only copy of node keys)."""
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -11,23 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fullchain.errors import ConfigError
-from fullchain.home import write_private
+from fullchain.home import write_atomic, write_private
 
 
 def write_public(path: Path, text: str) -> None:
     """A file anyone may read (configuration, public keys), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, 0o644)
 
 
 def write_secret(path: Path, text: str) -> None:
