@@ -24,7 +24,7 @@ from .journal import Journal
 from .licensing import LicensingClient
 from .storage import ContentStore, open_store
 from .models import ChainStatus, Deployment, MeterParameters, ProfileConfig
-from .profiles import create_profile, list_profiles, load_profile, profile_dir, resolve_name
+from .profiles import create_profile, load_profile, local_names, profile_dir, resolve_name
 from .transactions import Transactor
 
 if TYPE_CHECKING:
@@ -230,13 +230,7 @@ class Fullchain:
 
     def local_names(self) -> dict[str, str]:
         """Address -> profile name for the profiles on this machine (for human-readable output)."""
-        names: dict[str, str] = {}
-        for name in list_profiles(self.home):
-            try:
-                names[load_profile(self.home, name).address] = name
-            except Exception:  # a broken neighbour profile must not break this one's output
-                continue
-        return names
+        return local_names(self.home)
 
 
 def connect(profile: str | None = None, *, home: str | os.PathLike[str] | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import ConfigError, ProfileExists, ProfileNotFound
+from .errors import ConfigError, FullchainError, ProfileExists, ProfileNotFound
 from .home import profiles_dir, write_private
 from .keys import create_identity
 from .models import ProfileConfig
@@ -104,3 +104,15 @@ def resolve_account(home: Path, text: str) -> tuple[str, ProfileConfig | None]:
         config = load_profile(home, text)
         return config.address, config
     return to_account(text), None  # not a profile either: report it as a malformed address
+
+
+def local_names(home: Path) -> dict[str, str]:
+    """Address -> profile name for the profiles under `home` (for human-readable output). A
+    broken profile is left out (its own commands report it): naming never fails a command."""
+    names: dict[str, str] = {}
+    for name in list_profiles(home):
+        try:
+            names[load_profile(home, name).address] = name
+        except (FullchainError, OSError, ValueError):
+            continue
+    return names

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import FullchainError
 from .home import PASSWORD_ENV, fullchain_home
 from .models import ProfileConfig
-from .profiles import list_profiles, load_profile, profile_dir, resolve_name
+from .profiles import load_profile, local_names, profile_dir, resolve_name
 from .storage import ContentStore, open_store
 
 if TYPE_CHECKING:
@@ -59,13 +59,7 @@ class View:
 
     def local_names(self) -> dict[str, str]:
         """Address -> profile name for the profiles on this machine (for human-readable output)."""
-        names: dict[str, str] = {}
-        for name in list_profiles(self.home):
-            try:
-                names[load_profile(self.home, name).address] = name
-            except (FullchainError, OSError, ValueError):  # a broken neighbour must not break this output
-                continue
-        return names
+        return local_names(self.home)
 
     def datasets(self, *, titles: bool = True, **filters: Any) -> list[DatasetEntry]:
         """A page of datasets (see EventIndex.datasets), with the titles this profile can read."""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from fullchain.errors import FullchainError, InvalidInput
 from fullchain.home import fullchain_home
-from fullchain.profiles import list_profiles, load_profile, resolve_account
+from fullchain.profiles import list_profiles, resolve_account
+from fullchain.profiles import local_names as profile_names
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}(?![0-9a-fA-F])")
 
@@ -19,14 +20,7 @@ def local_names(home: Path | None = None) -> dict[str, str]:
     """Checksummed address -> profile name; a broken profile is simply left out (its own
     commands report it), so that naming can never be what fails a command."""
     try:
-        root = fullchain_home(home)
-        names: dict[str, str] = {}
-        for name in list_profiles(root):
-            try:
-                names[load_profile(root, name).address] = name
-            except (FullchainError, OSError, ValueError):
-                continue
-        return names
+        return profile_names(fullchain_home(home))
     except (FullchainError, OSError, ValueError):
         return {}
 
