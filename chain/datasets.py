@@ -39,7 +39,15 @@ from .crypto import (
     wrap_key_for,
 )
 from .duo import Purpose
-from .errors import ContentNotFound, IntegrityError, InvalidInput, NotAuthorized, UnknownDataset
+from .errors import (
+    ContentNotFound,
+    FullchainError,
+    IdentifiersFound,
+    IntegrityError,
+    InvalidInput,
+    NotAuthorized,
+    UnknownDataset,
+)
 from .journal import Journal, JournalEntry, intent_key, journal_secret, now
 from .metadata import STANDARD_CODES, TIER_CODES, DatasetMetadata
 from .models import DatasetInfo, DatasetVersion, FetchResult, Registration, VerifyResult
@@ -60,6 +68,14 @@ _TIERS = {v: k for k, v in TIER_CODES.items()}
 
 def _no_progress(phase: str, done: int, total: int) -> None:
     return None
+
+
+def _intent(metadata: DatasetMetadata, allow_identifiers: str | None) -> bytes:
+    """The metadata as the caller gave it (with the override): what makes two runs "the same
+    command" for the journal. Not the document stored, which adds what the SDK measured from the
+    file: a rerun after an upgrade of the tool (or an entry journalled before metering existed)
+    must still find its interrupted registration."""
+    return metadata.model_copy(update={"allow_identifiers": allow_identifiers}).to_bytes()
 
 
 def sha256_file(path: Path, progress: Progress = _no_progress, phase: str = "hashing") -> tuple[bytes, int]:
@@ -131,35 +147,80 @@ class DatasetsClient:
     # ---- register ----
 
     def register(self, path: Path, metadata: DatasetMetadata, *, derived_from: Sequence[int] = (),
-                 progress: Progress = _no_progress) -> Registration:
-        """Register `path` as a new dataset owned by this profile."""
+                 allow_identifiers: str | None = None, progress: Progress = _no_progress) -> Registration:
+        """Register `path` as a new dataset owned by this profile.
+
+        The file is measured and red-line checked first (fullchain.metering): a file with direct
+        identifiers is refused with IdentifiersFound before anything is uploaded or sent, unless
+        `allow_identifiers` gives the reason to share it anyway. The figures, what the check did
+        and the reason go into the metadata document (encrypted unless the tier is public)."""
         for parent in derived_from:
             self._dataset_raw(parent)
-        self._precheck(path)
-        return self._register_once(path, metadata, None, list(derived_from), progress)
+        intent = _intent(metadata, allow_identifiers)
+        metadata = self._precheck(path, metadata, allow_identifiers)
+        return self._register_once(path, metadata, None, list(derived_from), progress, intent)
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
-                    progress: Progress = _no_progress) -> Registration:
+                    allow_identifiers: str | None = None, progress: Progress = _no_progress) -> Registration:
         """Append `path` as the next version of dataset `dataset_id` (owner only). Licensees
         with rights to later versions get its key; those it cannot be delivered to are listed
-        in the result's `deliveries.skipped`, with the reason."""
+        in the result's `deliveries.skipped`, with the reason. The file is measured and red-line
+        checked as in `register` (an override is never inherited from an earlier version)."""
         owner = self._dataset_raw(dataset_id)[0]
         if owner != self._tx.address:
             raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
                                 hint="only the owner adds versions; register your own derived dataset with "
                                      f"--derived-from {dataset_id}")
-        self._precheck(path)
-        return self._register_once(path, metadata, dataset_id, [], progress)
+        intent = _intent(metadata, allow_identifiers)
+        metadata = self._precheck(path, metadata, allow_identifiers)
+        return self._register_once(path, metadata, dataset_id, [], progress, intent)
 
-    def _precheck(self, path: Path) -> None:
-        """What can be refused before the password is asked, then the password: both keys
-        open with it (asked once), so a wrong one is reported before a byte of the file is
-        read, not after it was encrypted and uploaded."""
+    def _precheck(self, path: Path, metadata: DatasetMetadata, allow_identifiers: str | None) -> DatasetMetadata:
+        """What can be refused before the password is asked (a red-line refusal needs no
+        secret), then the password: both keys open with it (asked once), so a wrong one is
+        reported before the file is encrypted and uploaded. Returns the metadata with the
+        file's measurement and red-line record."""
         if not path.is_file():
             raise InvalidInput(f"{path} is not a readable file", hint="give the path of the dataset file")
+        if allow_identifiers is not None and not allow_identifiers.strip():
+            raise InvalidInput("allowing identifiers needs a reason", hint="say why with --reason TEXT")
+        if allow_identifiers is not None and metadata.tier == "public":
+            raise InvalidInput("a file with direct identifiers cannot have public metadata (the override's "
+                               "record would be readable by anyone)", hint="use --tier consortium or restricted")
         self._check_member()
+        metadata = self._red_line(path, metadata, allow_identifiers)
         self._tx.unlock()
         self._private_key()
+        return metadata
+
+    def _red_line(self, path: Path, metadata: DatasetMetadata, allow_identifiers: str | None) -> DatasetMetadata:
+        from .metering.data_inspect import inspect_file
+        from .metadata import RedlineCheck
+
+        inspection = inspect_file(path, standard=metadata.standard)
+        findings = inspection.findings
+        if findings and allow_identifiers is None:
+            listed = ", ".join(f"column {f.column!r} ({f.rule}, row {f.row})" for f in findings[:5])
+            more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+            raise IdentifiersFound(
+                f"{path.name} holds direct identifiers: {listed}{more}; nothing was uploaded",
+                hint="remove or pseudonymise the column(s), or share them anyway with --allow-identifiers "
+                     "--reason TEXT (SDK: allow_identifiers=...), which the encrypted metadata records",
+                findings=findings)
+        if inspection.scan_skipped is not None:
+            redline = RedlineCheck(status="skipped", reason=f"the file is {inspection.scan_skipped}")
+        else:
+            redline = RedlineCheck(status="overridden" if findings else "passed", findings=findings)
+        measurement = inspection.measurement
+        if measurement is not None:
+            # Kept without as_of: the same file and metadata must give the same document on a
+            # rerun (the journal finds an interrupted registration by it), whatever the day.
+            measurement = measurement.model_copy(update={
+                "as_of": None, "timeliness_days": None,
+                "sha256": "" if metadata.tier == "public" else measurement.sha256})
+        return metadata.model_copy(update={
+            "measurement": measurement, "measurement_skipped": inspection.measurement_skipped,
+            "redline": redline, "allow_identifiers": allow_identifiers})
 
     def owner_of(self, dataset_id: int) -> str:
         return self._dataset_raw(dataset_id)[0]
@@ -171,7 +232,7 @@ class DatasetsClient:
         return bundle
 
     def _register_once(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
-                       derived_from: list[int], progress: Progress) -> Registration:
+                       derived_from: list[int], progress: Progress, intent: bytes) -> Registration:
         """Register or finish registering, one run at a time per (file, metadata, target): a
         run that had to wait for another takes that run's result instead of registering the
         file a second time."""
@@ -179,7 +240,7 @@ class DatasetsClient:
         digest, size = sha256_file(path, progress)
         secret = journal_secret(self._private_key())
         self._journal.migrate(secret)
-        key = intent_key(secret, digest, meta_bytes, dataset_id, derived_from)
+        key = intent_key(secret, digest, intent, dataset_id, derived_from)
         with self._journal.lock(key) as waited:
             done = self._journal.done(key) if waited else None
             if done is not None:

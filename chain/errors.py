@@ -122,6 +122,15 @@ class DecryptionError(IntegrityError):
         self.chunk_index = chunk_index
 
 
+class IdentifiersFound(InvalidInput):
+    """The red-line check found direct identifiers in a file about to be shared; ``findings``
+    lists them (column, rule, row; never a value)."""
+
+    def __init__(self, message: str, *, findings: list[Any], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.findings = findings
+
+
 class NotAuthorized(FullchainError):
     """The profile's account may not do this (not a member, not the owner, no license...)."""
 

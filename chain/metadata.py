@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .duo import lookup
 from .errors import InvalidInput
+from .metering.data import DataMeasurement
+from .metering.redline import Finding
 
 Standard = Literal["sdtm", "adam", "send", "omop", "fhir", "other"]
 Tier = Literal["public", "consortium", "restricted"]
@@ -21,6 +23,21 @@ STANDARD_CODES: dict[str, int] = {"other": 0, "sdtm": 1, "adam": 2, "send": 3, "
 TIER_CODES: dict[str, int] = {"public": 0, "consortium": 1, "restricted": 2}
 STANDARD_LABELS = {"sdtm": "CDISC SDTM", "adam": "CDISC ADaM", "send": "CDISC SEND", "omop": "OMOP CDM",
                    "fhir": "HL7 FHIR", "other": "other"}
+
+
+class RedlineCheck(BaseModel):
+    """What the red-line check did with the file of this version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["passed", "overridden", "skipped"]
+    reason: str | None = Field(default=None, description="skipped: why the file was not checked")
+    findings: list[Finding] = Field(default_factory=list, description="overridden: what was found")
+
+
+# Fields set by the SDK at registration, from the file itself (never inherited by a new version).
+# Left out of the canonical bytes when empty, so that documents from before them keep their digest.
+MEASURED_FIELDS = ("measurement", "measurement_skipped", "redline", "allow_identifiers")
 
 
 class DatasetMetadata(BaseModel):
@@ -34,6 +51,14 @@ class DatasetMetadata(BaseModel):
     data_use: list[str] = Field(default_factory=list, description="default conditions, GA4GH DUO ids")
     tier: Tier = "consortium"
     extensions: dict[str, Any] = Field(default_factory=dict)
+    measurement: DataMeasurement | None = Field(
+        default=None, description="the file measured at registration (fullchain.metering.data), kept without "
+        "as_of/timeliness (count those to the version's registration time on chain: with_as_of) and, in "
+        "public metadata, without the file's SHA-256 (it would undo the salted commitment)")
+    measurement_skipped: str | None = Field(default=None, description="why the file was not measured")
+    redline: RedlineCheck | None = None
+    allow_identifiers: str | None = Field(default=None, max_length=2000,
+                                          description="the owner's reason for sharing direct identifiers")
 
     @field_validator("data_use")
     @classmethod
@@ -48,7 +73,11 @@ class DatasetMetadata(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: the same document always gives the same bytes (and digest)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        doc = self.model_dump(mode="json")
+        for name in MEASURED_FIELDS:
+            if doc.get(name) is None:
+                del doc[name]
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> DatasetMetadata:

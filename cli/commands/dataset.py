@@ -9,7 +9,7 @@ import click
 
 from fullchain.duo import parse_purpose
 from fullchain.errors import InvalidInput
-from fullchain.metadata import STANDARD_CODES, TIER_CODES, build_metadata
+from fullchain.metadata import MEASURED_FIELDS, STANDARD_CODES, TIER_CODES, build_metadata
 
 from ..context import common_options, connect, view
 from ..names import resolve, who
@@ -64,6 +64,22 @@ _meta_options = [
 ]
 
 
+def identifiers_options(func):  # noqa: ANN001, ANN201
+    func = click.option("--reason", help="Why the identifiers may be shared (required with --allow-identifiers; "
+                                         "recorded in the encrypted metadata).")(func)
+    return click.option("--allow-identifiers", is_flag=True,
+                        help="Register even if the red-line check finds direct identifiers.")(func)
+
+
+def _override(allow: bool, reason: str | None) -> str | None:
+    """The override's reason; a usage error when one is given without the other."""
+    if allow and not (reason and reason.strip()):
+        raise click.UsageError("--allow-identifiers needs --reason TEXT (why these identifiers may be shared)")
+    if reason is not None and not allow:
+        raise click.UsageError("--reason goes with --allow-identifiers")
+    return reason if allow else None
+
+
 def meta_options(func):  # noqa: ANN001, ANN201
     for option in reversed(_meta_options):
         func = option(func)
@@ -81,12 +97,19 @@ def _meta_from(kw: dict[str, Any], inherited: dict[str, Any] | None = None):  # 
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @meta_options
 @click.option("--derived-from", "derived_from", multiple=True, type=DATASET_ID, help="Parent dataset id; repeat.")
-def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **meta: Any) -> None:
-    """Encrypt FILE, store it, and anchor it on chain as a new dataset you own."""
+@identifiers_options
+def register(file: Path, storage: str | None, derived_from: tuple[int, ...], allow_identifiers: bool,
+             reason: str | None, **meta: Any) -> None:
+    """Encrypt FILE, store it, and anchor it on chain as a new dataset you own.
+
+    The file is measured and red-line checked first: one with direct identifiers (names, national
+    ids, phone numbers, e-mail, full birth dates, addresses) is refused unless overridden."""
+    override = _override(allow_identifiers, reason)
     metadata = _meta_from(meta)
     fc = connect(storage=storage)
     with transfer_progress(file_size(file)) as progress:
-        reg = fc.datasets.register(file, metadata, derived_from=derived_from, progress=progress)
+        reg = fc.datasets.register(file, metadata, derived_from=derived_from, allow_identifiers=override,
+                                   progress=progress)
     _registered(reg)
 
 
@@ -96,8 +119,11 @@ def register(file: Path, storage: str | None, derived_from: tuple[int, ...], **m
 @click.argument("dataset_id", type=DATASET_ID)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @meta_options
-def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -> None:
-    """Add FILE as the next version of dataset DATASET_ID (owner only)."""
+@identifiers_options
+def add_version(dataset_id: int, file: Path, storage: str | None, allow_identifiers: bool, reason: str | None,
+                **meta: Any) -> None:
+    """Add FILE as the next version of dataset DATASET_ID (owner only), red-line checked as in register."""
+    override = _override(allow_identifiers, reason)
     fc = connect(storage=storage)
     inherited = None
     if not meta.get("meta_file"):
@@ -105,9 +131,12 @@ def add_version(dataset_id: int, file: Path, storage: str | None, **meta: Any) -
         # except for the fields given on the command line.
         current = fc.datasets.metadata(dataset_id)
         inherited = current.model_dump(mode="json") if current is not None else None
+        if inherited is not None:  # measured from the file: the new file gets its own
+            for name in MEASURED_FIELDS:
+                inherited.pop(name, None)
     metadata = _meta_from(meta, inherited)
     with transfer_progress(file_size(file)) as progress:
-        reg = fc.datasets.add_version(dataset_id, file, metadata, progress=progress)
+        reg = fc.datasets.add_version(dataset_id, file, metadata, allow_identifiers=override, progress=progress)
     _registered(reg)
 
 
@@ -196,6 +225,27 @@ def show(dataset_id: int, storage: str | None) -> None:
         fields([("description", meta.description or "-"), ("domain", meta.domain or "-"),
                 ("subjects", meta.subject_count if meta.subject_count is not None else "-"),
                 ("data use", ", ".join(meta.data_use) or "-")])
+        fields(_measured(meta))
+
+
+def _measured(meta) -> list[tuple[str, str]]:  # noqa: ANN001
+    """The figures and the red-line record the SDK put in the metadata at registration."""
+    out = []
+    m = meta.measurement
+    if m is not None:
+        out.append(("measured", f"{m.standard} {m.domain}: {m.rows} rows, {m.cases} cases, "
+                                f"{m.completeness_bps / 100:.2f}% complete, newest date {m.newest_date or '-'}"))
+    elif meta.measurement_skipped:
+        out.append(("measured", f"no ({meta.measurement_skipped})"))
+    if meta.redline is not None:
+        check = meta.redline.status
+        if meta.redline.status == "skipped":
+            check += f" ({meta.redline.reason})"
+        elif meta.redline.findings:
+            found = ", ".join(f"{f.column} ({f.rule})" for f in meta.redline.findings)
+            check += f": {found}; reason: {meta.allow_identifiers}"
+        out.append(("red-line check", check))
+    return out
 
 
 @dataset.command()

@@ -12,3 +12,4 @@ from .meter_value import register as _register_value  # noqa: E402 (meter value,
 _register_value(meter)
 from .meter_chain import attach_chain_commands  # noqa: E402  (the chain commands, in their own module)
 attach_chain_commands(meter)
+from .meter_data import measure, redline; meter.add_command(measure); meter.add_command(redline)  # noqa: E402, E702
