@@ -41,7 +41,6 @@ from .crypto import (
 from .duo import Purpose
 from .errors import (
     ContentNotFound,
-    FullchainError,
     IdentifiersFound,
     IntegrityError,
     InvalidInput,
