@@ -498,7 +498,7 @@ class EventIndex:
             args["epoch"] = epoch
         if member is not None:
             where.append("member = :member")
-            args["member"] = Web3.to_checksum_address(member)
+            args["member"] = to_checksum_address(member)
         if status is not None:
             if status not in STATUSES[1:]:
                 raise InvalidInput(f"unknown record status '{status}'", hint="use one of " + ", ".join(STATUSES[1:]))
