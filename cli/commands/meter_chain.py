@@ -181,7 +181,7 @@ def records(epoch: int | None, member: str | None, status: str | None, limit: in
             f"{r.attestations}/{r.required}", "yes" if r.counted else "no") for r in items])
 
 
-def _epoch(e: MeterEpoch) -> None:
+def show_epoch(e: MeterEpoch) -> None:
     if is_json():
         emit_json(e)
         return
@@ -201,7 +201,7 @@ def _epoch(e: MeterEpoch) -> None:
 @click.argument("epoch", type=EPOCH, required=False)
 def epoch_(epoch: int | None) -> None:
     """An epoch's status, totals, and each member's points and share per dimension (default: the current one)."""
-    _epoch(connect().meter.epoch(epoch))
+    show_epoch(connect().meter.epoch(epoch))
 
 
 @click.command()
@@ -209,7 +209,7 @@ def epoch_(epoch: int | None) -> None:
 @click.argument("epoch", type=EPOCH)
 def finalize(epoch: int) -> None:
     """Close EPOCH for good, once its dispute window is over and no dispute is open."""
-    _epoch(connect().meter.finalize(epoch))
+    show_epoch(connect().meter.finalize(epoch))
 
 
 def attach_chain_commands(group: click.Group) -> None:
