@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from .client import Fullchain, connect, init
 from .consortium import Founder
 from .duo import parse_purpose
-from .errors import ConfigError, NotAuthorized
+from .errors import ChainError, ConfigError, NotAuthorized
 from .home import (
     PASSWORD_ENV,
     deployments_dir,
@@ -31,7 +31,7 @@ from .home import (
     profiles_dir,
     write_private,
 )
-from .metadata import build_metadata
+from .metadata import DatasetMetadata, build_metadata
 from .models import (
     Deployment,
     FetchResult,
@@ -197,7 +197,10 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     now = int(pharma.w3.eth.get_block("latest")["timestamp"])
     progress(f"the demo advances the development chain's clock by {closes + 1 - now} s, past the end of epoch "
              f"{epoch_number} and its dispute window (time travel: only a development chain can)")
-    pharma.w3.provider.make_request("testing_timeTravel", [closes + 1])
+    answer = pharma.w3.provider.make_request("testing_timeTravel", [closes + 1])
+    if answer.get("error"):
+        raise ChainError(f"the development chain refused to advance its clock: {answer['error']}",
+                         hint="the demo runs on the embedded chain (a fresh FULLCHAIN_HOME)")
     progress(f"pharma finalizes epoch {epoch_number}: the points and shares are final")
     epoch = pharma.meter.finalize(epoch_number)
 
@@ -210,7 +213,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
                       epoch=epoch)
 
 
-def _trial_metadata(site: str, subjects: int):  # noqa: ANN202 (a DatasetMetadata)
+def _trial_metadata(site: str, subjects: int) -> DatasetMetadata:
     return build_metadata(title=f"FCDEMO01 site {site}: demographics and outcomes (synthetic)", standard="sdtm",
                           domain="cardiometabolic", subject_count=subjects, data_use=["HMB"], tier="restricted")
 
