@@ -11,12 +11,20 @@ from .conftest import AnvilNode, free_port, run_cli
 PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
 
 
+DIMENSIONS = ("data", "algorithm", "compute")
+
+
 @pytest.fixture
-def demo_home(home: Path) -> Path:
+def demo_run(home: Path) -> tuple[Path, str]:
     out = run_cli("demo", env=PW)
     assert out.returncode == 0, out.stderr
     assert "hospital, governor" in out.stdout and "cro" in out.stdout
-    return home
+    return home, out.stdout
+
+
+@pytest.fixture
+def demo_home(demo_run: tuple[Path, str]) -> Path:
+    return demo_run[0]
 
 
 def one_line_error(out, code: int = 1) -> str:  # noqa: ANN001
@@ -35,7 +43,8 @@ def test_demo_state_is_seen_by_a_separate_run(demo_home: Path) -> None:
     assert [(m["profile"], m["roles"], m["status"]) for m in members] == [
         ("hospital", ["hospital", "governor"], "active"),
         ("pharma", ["pharma", "governor"], "active"),
-        ("cro", ["cro"], "active"),
+        ("clinic", ["hospital"], "active"),
+        ("cro", ["cro", "attester"], "active"),
     ]
     # Reads need no password at all.
     assert run_cli("--profile", "cro", "member", "list", env={"FULLCHAIN_PASSWORD": ""}).returncode == 0
@@ -46,7 +55,40 @@ def test_demo_refuses_to_overwrite_state(demo_home: Path) -> None:
     assert "already holds fullchain state" in line and "--reset" in line
     again = run_cli("demo", "--reset", "--json", env=PW)
     assert again.returncode == 0, again.stderr
-    assert len(json.loads(again.stdout)["members"]) == 3
+    result = json.loads(again.stdout)
+    assert len(result["members"]) == 4
+    epoch = result["epoch"]
+    assert epoch["state"] == "finalized" and epoch["records"] == 5 and result["clock_advanced_seconds"] > 7200 - 60
+    assert {r["kind"] for r in result["records"]} == {"data", "algorithm", "gpu"}
+    assert all(r["counted"] and r["attesters"] == [result["profiles"]["cro"]] for r in result["records"])
+    for dim in DIMENSIONS:
+        points = [int(m["points"][dim]) for m in epoch["members"]]
+        shares = [m["shares_bps"][dim] for m in epoch["members"]]
+        assert sum(points) == int(epoch["totals"][dim]) > 0
+        assert 10_000 - len(shares) < sum(shares) <= 10_000  # each share is rounded down
+
+
+def test_demo_ends_with_the_epoch_shares(demo_run: tuple[Path, str]) -> None:
+    """The last table: each member's points and share in the three dimensions, per dimension
+    adding up to the epoch's total and to 100% (less what rounding each share down leaves)."""
+    import re
+
+    home, text = demo_run
+    tail = text[text.index("Points and shares"):]
+    header = next(line for line in tail.splitlines() if "member" in line)
+    assert re.findall(r"\w+", header) == ["member", *DIMENSIONS]
+    rows = {}
+    for line in tail.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]
+        if cells and cells[0] in ("hospital", "clinic", "pharma"):
+            rows[cells[0]] = [re.fullmatch(r"(\d+) \((\d+\.\d\d)%\)", c).groups() for c in cells[1:]]
+    assert set(rows) == {"hospital", "clinic", "pharma"}
+    for i, dim in enumerate(DIMENSIONS):
+        total = int(re.search(rf"total {dim} +(\d+)", text).group(1))
+        assert sum(int(r[i][0]) for r in rows.values()) == total > 0
+        assert 100 - 0.03 < sum(float(r[i][1]) for r in rows.values()) <= 100
+    assert float(rows["pharma"][2][1]) == 100 and int(rows["hospital"][0][0]) > int(rows["clinic"][0][0])
+    assert "advanced the development chain's clock" in text and "state            finalized" in text
 
 
 def test_governance_round_trip(demo_home: Path) -> None:
@@ -149,13 +191,16 @@ def test_verify_names_the_version_a_modified_file_does_not_match(demo_home: Path
 
 def test_a_new_version_keeps_the_metadata_unless_told(demo_home: Path, tmp_path: Path) -> None:
     newer = tmp_path / "dm-v2.csv"
-    newer.write_bytes((demo_home / "demo" / "dm.csv").read_bytes() + b"FC-001,DM,X,9999,101,40,YEARS,F,PBO,Placebo,DEU\n")
+    original = (demo_home / "demo" / "dm.csv").read_bytes()
+    last = original.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    newer.write_bytes(original + last.replace(b"-0240,0240,", b"-0241,0241,") + b"\n")  # one more subject
     out = run_cli("-p", "hospital", "dataset", "version", "1", str(newer), "--subjects", "61", "--json", env=PW)
     assert out.returncode == 0, out.stderr
     shown = json.loads(run_cli("-p", "hospital", "dataset", "show", "1", "--json", env=PW).stdout)
     meta = shown["metadata"]
     assert (shown["latest"]["version"], shown["latest"]["standard"], shown["latest"]["tier"]) == (2, "sdtm", "restricted")
-    assert meta["title"] == "FC-001 demographics (synthetic)" and meta["data_use"] == ["DUO:0000006"]
+    assert meta["title"] == "FCDEMO01 site H01: demographics and outcomes (synthetic)"
+    assert meta["data_use"] == ["DUO:0000006"]
     assert meta["subject_count"] == 61  # the one field given on the command line
 
 
@@ -179,9 +224,11 @@ def test_people_read_profile_names_and_what_happened(demo_home: Path) -> None:
     assert f"license {rid['request_id']} granted to pharma for" in granted
     assert "requester  pharma" in _ok("-p", "hospital", "license", "revoke", str(rid["request_id"]))
 
-    # A refusal names the local account too (the error line, not only tables).
-    refused = one_line_error(run_cli("-p", "cro", "dataset", "fetch", "1", "-o", str(demo_home / "x.csv"), env=PW))
-    assert "cro holds no license for dataset 1" in refused and accounts["cro"] not in refused
+    # A refusal names the local account too (the error line, not only tables). (The cro holds a
+    # license since the demo: it attested the dataset's measurement.)
+    refused = one_line_error(run_cli("-p", "clinic", "dataset", "fetch", "1", "-o", str(demo_home / "x.csv"), env=PW))
+    clinic = json.loads((demo_home / "profiles" / "clinic" / "profile.json").read_text())["address"]
+    assert "clinic holds no license for dataset 1" in refused and clinic not in refused
 
     # chain status: what a data steward needs; the machinery stays in --json.
     status = _ok("-p", "hospital", "chain", "status")

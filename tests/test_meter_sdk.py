@@ -65,7 +65,29 @@ def fresh_epoch(fc: fullchain.Fullchain) -> int:
 
 
 def report(amount: int, **extra: object) -> bytes:
+    """A generic report with a typed-in amount: stored by the raw `submit`, never attestable."""
     return json.dumps({"amount": amount, **extra}, sort_keys=True).encode()
+
+
+def jobs_csv(path: Path, *rows: tuple[str, str, float]) -> Path:
+    """A job file in the CSV format: (job id, member account, GPU-seconds) per job."""
+    lines = ["job_id,member,gpu_seconds,started,ended",
+             *(f"{job},{member},{seconds},2026-01-01T00:00:00Z,2026-01-01T02:00:00Z" for job, member, seconds in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def valuation(values: dict[str, float]) -> bytes:
+    """A ValuationReport as `meter value --json` writes it, with the given Shapley values
+    (accuracy points) per provider; built directly, the valuation itself is tested elsewhere."""
+    from fullchain.metering.value import InputFile, ProviderValue, ValuationReport
+
+    providers = [ProviderValue(provider=p, value=v, std_error=0.0, rows=100, files=[]) for p, v in values.items()]
+    return ValuationReport(tool="fullchain test", model="logistic", target="OUTCOME", method="exact", permutations=0,
+                           seed=0, providers=providers, grand_accuracy=60.0 + sum(values.values()),
+                           baseline_accuracy=60.0, baseline="majority class", coalitions_evaluated=4,
+                           features=["AGE"], eval=InputFile(name="eval.csv", sha256="00" * 32, rows=50)
+                           ).model_dump_json().encode()
 
 
 def test_subjects_encode_dataset_versions_and_digests() -> None:
@@ -82,21 +104,26 @@ def test_subjects_encode_dataset_versions_and_digests() -> None:
         dataset_subject(0, 1)
 
 
-def test_record_lifecycle_and_views_equal_the_contract(world: dict[str, fullchain.Fullchain]) -> None:
+def test_record_lifecycle_and_views_equal_the_contract(world: dict[str, fullchain.Fullchain], tmp_path: Path) -> None:
+    from fullchain.metering.compute import ComputeReport
+
     hospital, pharma, auditor, gov = (world[n] for n in NAMES)
     epoch = fresh_epoch(gov)
-    evidence = report(7200, jobs=["j1", "j2"])
-    rec = hospital.meter.submit("gpu", digest_subject(b"batch-1"), 7200, evidence)
+    jobs = jobs_csv(tmp_path / "jobs.csv", ("j1", hospital.address, 3600), ("j2", hospital.address.lower(), 3600),
+                    ("j3", pharma.address, 999))
+    rec = hospital.meter.submit_compute(jobs)  # measured from the job file: only the caller's jobs
     assert (rec.epoch, rec.member, rec.kind, rec.dimension, rec.amount, rec.points) == (
         epoch, hospital.address, "gpu", "compute", 7200, 7200)
     assert rec.status == "submitted" and not rec.counted and rec.required == 1
-    assert hospital.meter.evidence(rec) == evidence  # the report is stored as content, by its digest on chain
+    assert rec.subject == "0x" + digest_subject(jobs.read_bytes()).hex()  # the job batch
+    evidence = hospital.meter.evidence(rec)  # the report is stored as content, by its digest on chain
+    assert ComputeReport.model_validate_json(evidence).total_gpu_seconds == 7200 + 999
     with pytest.raises(TransactionReverted) as info:
-        hospital.meter.submit("storage", digest_subject(b"batch-1"), 1, evidence)  # same dimension and subject
+        hospital.meter.submit("storage", bytes.fromhex(rec.subject[2:]), 1, evidence)  # same dimension and subject
     assert info.value.error_name == "ContributionMeterDuplicateRecord"
 
     check = auditor.meter.remeasure(rec.id)
-    assert check.matches and not check.recomputed  # a compute report is checked, not measured again
+    assert check.matches and not check.recomputed  # the amount derived again from the report
     rec = auditor.meter.attest(rec.id)
     assert rec.counted and rec.attesters == [auditor.address]
     data = hospital.meter.submit("data", dataset_subject(9, 1), 40, report(40))
@@ -142,7 +169,8 @@ def test_record_lifecycle_and_views_equal_the_contract(world: dict[str, fullchai
 def test_cli_attest_disputes_a_record_whose_figures_differ(world: dict[str, fullchain.Fullchain]) -> None:
     hospital = world["hospital"]
     fresh_epoch(hospital)
-    rec = hospital.meter.submit("algorithm", digest_subject(b"model-a"), 900, report(800))  # report says 800
+    # The report gives the hospital 8 accuracy points, i.e. 800 basis points; 900 was typed in.
+    rec = hospital.meter.submit("algorithm", digest_subject(b"model-a"), 900, valuation({hospital.address: 8.0}))
     out = run_cli("-p", "auditor", "meter", "attest", str(rec.id))
     assert out.returncode == 1
     assert "amount: recorded 900, measured 800" in out.stdout and "not attested" in out.stdout
@@ -170,8 +198,7 @@ def test_cli_attest_disputes_a_record_whose_figures_differ(world: dict[str, full
 
 def test_cli_submit_compute_and_epoch_view(world: dict[str, fullchain.Fullchain], tmp_path: Path) -> None:
     epoch = fresh_epoch(world["pharma"])
-    jobs = tmp_path / "jobs-report.json"
-    jobs.write_text(json.dumps({"amount": 2**70, "jobs": 3}))
+    jobs = jobs_csv(tmp_path / "jobs.csv", ("77", world["pharma"].address, 2**70))
     out = run_cli("-p", "pharma", "meter", "submit", "compute", str(jobs), "--json")
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
@@ -183,12 +210,82 @@ def test_cli_submit_compute_and_epoch_view(world: dict[str, fullchain.Fullchain]
     assert view["totals"]["compute"] == str(2**70) and view["members"][0]["shares_bps"]["compute"] == 10_000
     text = run_cli("-p", "gov", "meter", "epoch", str(epoch)).stdout
     assert "pharma" in text and "100.00%" in text
-    bad = tmp_path / "no-amount.json"
-    bad.write_text("{}")
-    out = run_cli("-p", "pharma", "meter", "submit", "compute", str(bad))
-    assert out.returncode == 1 and "no whole-number `amount`" in out.stderr
+    typed = tmp_path / "typed-in.json"
+    typed.write_text(json.dumps({"amount": 5000}))  # an amount typed in is no job file
+    out = run_cli("-p", "pharma", "meter", "submit", "compute", str(typed))
+    assert out.returncode == 1 and "no 'jobs' list" in out.stderr
+    out = run_cli("-p", "gov", "meter", "submit", "compute", str(jobs))  # pharma's jobs, not gov's
+    assert out.returncode == 1 and "has no jobs of gov (members in it: pharma)" in out.stderr
+    out = run_cli("-p", "pharma", "meter", "submit", "algorithm", "--report", str(typed))
+    assert out.returncode == 1 and "is not a fullchain.metering.value/1 report" in out.stderr
+    for usage in (("compute",), ("compute", str(jobs), "--storage"), ("compute", str(jobs), "--from", "2026-01-01")):
+        out = run_cli("-p", "pharma", "meter", "submit", *usage)
+        assert out.returncode == 2, (usage, out.stderr)
     out = run_cli("-p", "pharma", "meter", "resolve", "1")
     assert out.returncode == 2 and "--uphold or --reject" in out.stderr
+
+
+def test_algorithm_records_carry_the_submitters_shapley_value(world: dict[str, fullchain.Fullchain],
+                                                             tmp_path: Path) -> None:
+    hospital, pharma, auditor = world["hospital"], world["pharma"], world["auditor"]
+    fresh_epoch(hospital)
+    raw = valuation({hospital.address: 3.14159, pharma.address: -0.5, "0x" + "11" * 20: 1.0})
+    rec = hospital.meter.submit_algorithm(raw)
+    assert (rec.kind, rec.dimension, rec.amount) == ("algorithm", "algorithm", 314)  # basis points of accuracy
+    assert rec.subject == "0x" + digest_subject(raw).hex() and hospital.meter.evidence(rec) == raw
+    check = auditor.meter.remeasure(rec.id)
+    assert check.matches and not check.recomputed, check.differences
+    with pytest.raises(InvalidInput, match="nothing to claim"):
+        pharma.meter.submit_algorithm(raw)  # its data lowered accuracy
+    with pytest.raises(InvalidInput, match="values no data of"):
+        auditor.meter.submit_algorithm(raw)
+    with pytest.raises(InvalidInput, match="not a fullchain.metering.value/1 report"):
+        hospital.meter.submit_algorithm(report(314))
+    # Someone else's value claimed through the raw submit: the rule, for the submitter, gives nothing.
+    stolen = world["gov"].meter.submit("algorithm", digest_subject(raw), 314, raw)
+    check = auditor.meter.remeasure(stolen.id)
+    assert not check.matches and check.differences[0].figure == "evidence"
+    assert "values no data of " + world["gov"].address in check.differences[0].measured
+    # A typed-in amount with a generic report is never attestable.
+    typed = hospital.meter.submit("gpu", digest_subject(b"typed"), 50, report(50))
+    check = auditor.meter.remeasure(typed.id)
+    assert not check.matches and "not a fullchain.metering.compute/1 report" in check.differences[0].measured
+    # The CLI reads the report file and submits the same way.
+    path = tmp_path / "valuation.json"
+    path.write_bytes(valuation({pharma.address: 0.016}))
+    out = run_cli("-p", "pharma", "meter", "submit", "algorithm", "--report", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["amount"] == "2"  # 1.6 basis points, rounded half up
+    out = run_cli("-p", "auditor", "meter", "attest", str(json.loads(out.stdout)["id"]))
+    assert out.returncode == 0 and "amount derived again from its evidence report" in out.stdout
+
+
+def test_storage_records_are_measured_again_from_the_index(world: dict[str, fullchain.Fullchain],
+                                                           tmp_path: Path) -> None:
+    from fullchain.metering.compute import StorageReport
+
+    hospital, auditor = world["hospital"], world["auditor"]
+    epoch = fresh_epoch(hospital)
+    src = tmp_path / "dm.csv"
+    src.write_text(SDTM_DM)
+    hospital.datasets.register(src, build_metadata(title="DM for storage", standard="sdtm"))
+    start, end, _ = hospital.read_index().meter_epoch_bounds(epoch)
+    wait_until(hospital, start + 5)  # some seconds held
+    rec = hospital.meter.submit_storage(start, end)
+    measured = StorageReport.model_validate_json(hospital.meter.evidence(rec))
+    mine = next(m for m in measured.members if m.member == hospital.address)
+    assert rec.kind == "storage" and rec.amount == mine.byte_seconds > 0
+    wait_until(hospital, start + 10)  # later, the attester measures up to the report's moment, not its own
+    check = auditor.meter.remeasure(rec.id)
+    assert check.recomputed and check.matches, check.differences
+    inflated = world["pharma"].meter.submit("storage", digest_subject(b"inflated"), rec.amount,
+                                            hospital.meter.evidence(rec))
+    check = auditor.meter.remeasure(inflated.id)
+    assert not check.matches and "held no dataset version" in check.differences[0].measured
+    with pytest.raises(InvalidInput, match="held no dataset version"):
+        auditor.meter.submit_storage(start, end)
+    out = run_cli("-p", "gov", "meter", "submit", "compute", "--storage")
+    assert out.returncode == 1 and "held no dataset version" in out.stderr
 
 
 def test_a_deployment_without_the_meter_says_to_redeploy(home: Path) -> None:

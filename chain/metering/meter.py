@@ -6,8 +6,19 @@ Subjects (bytes32) say what a record is about:
 - a dataset version: ``0x01``, 15 zero bytes, the dataset id and the version as big-endian
   uint64 each (:func:`dataset_subject`); readable back with :func:`describe_subject`;
 - a model, an evaluation or a batch of compute jobs: the SHA-256 of its canonical bytes (the
-  model file, or the measurement report's inputs); a digest that happens to start like a
-  dataset subject has probability 2**-128.
+  valuation report, the job file, or the measured storage period: :func:`storage_subject`); a
+  digest that happens to start like a dataset subject has probability 2**-128.
+
+Amounts are measured, not typed in: every kind has a rule that derives the amount from its
+evidence report for the submitting account, and an attester applies the same rule again
+(:meth:`MeterClient.remeasure`):
+
+- data: the dataset version measured (`fullchain.metering.data.data_amount`), measured again;
+- algorithm: the submitter's Shapley value in a `ValuationReport`, in basis points of accuracy
+  (:func:`algorithm_amount`); the valuation itself is not re-run by the attester;
+- gpu: the submitter's GPU-seconds in a `ComputeReport` of a job file (:func:`gpu_amount`);
+- storage: the submitter's byte-seconds in a `StorageReport`, measured again from the event
+  index up to the report's `measured_until` (:func:`storage_amount`).
 
 Evidence and dispute reasons are stored as content (the profile's content store) and referred
 to on chain by the SHA-256 digest of their CIDv1 with raw leaves; they must fit in one leaf
@@ -17,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -45,6 +57,8 @@ from ..transactions import Transactor
 if TYPE_CHECKING:
     from ..datasets import DatasetsClient
     from ..index import EventIndex
+    from .compute import ComputeReport, StorageReport
+    from .value import ValuationReport
 
 # IContributionMeter.Kind and .Dimension, in declaration order; append only.
 KINDS: tuple[MeterKind, ...] = ("data", "algorithm", "gpu", "storage")
@@ -137,6 +151,90 @@ def parse_subject(text: str) -> bytes:
                        hint="write e.g. 3:1 for dataset 3 version 1, or the SHA-256 of the model or job batch")
 
 
+def storage_subject(start: int, end: int) -> bytes:
+    """The subject of a storage record: the period measured, so that a member claims a period's
+    storage once (measuring it again later gives another report, not another subject)."""
+    return hashlib.sha256(f"fullchain.metering.storage/1 {start} {end}".encode()).digest()
+
+
+def _same_account(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+def _half_up(x: float) -> int:
+    # Not round(): banker's rounding would make x.5 depend on parity, a rule harder to state.
+    return math.floor(x + 0.5)
+
+
+def algorithm_amount(report: ValuationReport, account: str) -> int:
+    """The amount of `account`'s algorithm record: its Shapley value in `report` (accuracy
+    points, i.e. percent) in basis points of accuracy, rounded half up. A provider whose data
+    does not raise accuracy has nothing to claim."""
+    found = [p for p in report.providers if _same_account(p.provider, account)]
+    if not found:
+        raise InvalidInput(f"the valuation report values no data of {account} (its providers: "
+                           f"{', '.join(p.provider for p in report.providers) or 'none'})",
+                           hint="each provider submits its own value: value datasets that include yours "
+                                "(`fullchain meter value DATASET...`)")
+    value = found[0].value
+    amount = _half_up(value * 100)
+    if amount <= 0:
+        raise InvalidInput(f"the Shapley value of {account}'s data is {value:+.4f} accuracy points: nothing to claim",
+                           hint="only data that raises the model's accuracy earns algorithm points")
+    return amount
+
+
+def gpu_amount(report: ComputeReport, account: str) -> int:
+    """The amount of `account`'s GPU record: its GPU-seconds in `report`, rounded half up. The
+    job file names members by account address (for Slurm files, accounts are mapped to
+    addresses when measuring)."""
+    mine = [m for m in report.members if _same_account(m.member, account)]
+    if not mine:
+        raise InvalidInput(f"the job file {report.file} has no jobs of {account} (members in it: "
+                           f"{', '.join(m.member for m in report.members) or 'none'})",
+                           hint="the CSV's member column names the member's account address; for a Slurm "
+                                "file, give the Slurm account your jobs ran under (--slurm-account)")
+    return _half_up(sum(m.gpu_seconds for m in mine))
+
+
+def storage_amount(report: StorageReport, account: str) -> int:
+    """The amount of `account`'s storage record: its byte-seconds in `report`."""
+    mine = [m for m in report.members if _same_account(m.member, account)]
+    if not mine:
+        raise InvalidInput(f"{account} held no dataset version from {report.start:%Y-%m-%d %H:%M:%S} to "
+                           f"{report.measured_until:%Y-%m-%d %H:%M:%S} UTC",
+                           hint="storage is counted for the datasets a member registered and has not erased")
+    return sum(m.byte_seconds for m in mine)
+
+
+def parse_report(raw: bytes, kind: MeterKind) -> Any:
+    """The evidence report of a `kind` record: a ValuationReport (algorithm), ComputeReport
+    (gpu) or StorageReport (storage). Raises InvalidInput for anything else, a generic report
+    with a typed-in `amount` included."""
+    from pydantic import ValidationError
+
+    from . import compute
+
+    if kind == "algorithm":
+        from .value import REPORT_KIND, ValuationReport
+
+        model: Any = ValuationReport
+        expected, command = REPORT_KIND, "fullchain meter value --json"
+    elif kind == "gpu":
+        model, expected, command = compute.ComputeReport, "fullchain.metering.compute/1", "fullchain meter compute --json"
+    elif kind == "storage":
+        model, expected, command = compute.StorageReport, "fullchain.metering.storage/1", "fullchain meter storage --json"
+    else:
+        raise InvalidInput(f"a {kind} record has no report of this kind", hint="use submit_data for data records")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "the document"
+        raise InvalidInput(f"the report is not a {expected} report ({where}: {first.get('msg', 'invalid')})",
+                           hint=f"give the JSON `{command}` wrote, unchanged: amounts are measured, not typed in") from None
+
+
 def kind_number(kind: str) -> int:
     if kind not in KINDS:
         raise InvalidInput(f"unknown measure kind '{kind}'", hint="use one of " + ", ".join(KINDS))
@@ -220,28 +318,60 @@ class MeterClient:
                                hint="a version with no complete cases is no contribution to submit")
         return self.submit("data", dataset_subject(dataset_id, v.version), amount, data.report_json(measurement))
 
+    def submit_algorithm(self, report: bytes, *, subject: bytes | None = None) -> MeterRecord:
+        """Submit this account's algorithm contribution from a valuation report (the JSON bytes
+        of a `ValuationReport`, e.g. `fullchain meter value --json`, by whoever valued the
+        data): its Shapley value in basis points of accuracy (:func:`algorithm_amount`). The
+        report is the evidence; the subject is its SHA-256 unless given."""
+        parsed = parse_report(report, "algorithm")
+        amount = algorithm_amount(parsed, self._tx.address)
+        return self.submit("algorithm", subject or digest_subject(report), amount, report)
+
+    def submit_compute(self, jobs_file: Path, *, slurm_account: str | None = None,
+                       subject: bytes | None = None) -> MeterRecord:
+        """Measure a job file (`sacct --json` output, or the CSV job_id,member,gpu_seconds,
+        started,ended whose member column names account addresses) and submit this account's
+        GPU-seconds. `slurm_account`: the Slurm account this member's jobs ran under, counted as
+        this account. The subject is the job file's SHA-256 (a batch is claimed once)."""
+        from .compute import measure_jobs
+
+        mapping = {slurm_account: self._tx.address} if slurm_account else None
+        report = measure_jobs(Path(jobs_file), members=mapping)
+        amount = gpu_amount(report, self._tx.address)
+        return self.submit("gpu", subject or bytes.fromhex(report.sha256), amount,
+                           report.model_dump_json().encode())
+
+    def submit_storage(self, start: int, end: int, *, subject: bytes | None = None) -> MeterRecord:
+        """Measure this account's storage byte-seconds over [start, end) (unix seconds) from the
+        event index, up to now if the period is not over, and submit them; an attester
+        measures again up to the same moment (the report's `measured_until`)."""
+        from .compute import storage_byte_seconds
+
+        report = storage_byte_seconds(self._index(), start, end)
+        amount = storage_amount(report, self._tx.address)
+        return self.submit("storage", subject or storage_subject(start, end), amount,
+                           report.model_dump_json().encode())
+
     def remeasure(self, record_id: int) -> Remeasurement:
         """What an attester does before attesting: for a data record, fetch the dataset version
         (the attester needs read access: a license from its owner) and the evidence report,
         measure the file again with the report's as_of, and compare every figure and the
-        amount. For algorithm and compute records the report's amount and subject are checked
-        against the record (their measurements are not re-run here yet)."""
+        amount. For algorithm and compute records the amount is derived again from the evidence
+        report by the submitter's rule (a report that is not a measurement, or an amount that
+        differs, does not match); storage is also measured again from the event index up to the
+        report's `measured_until`. Valuations and job files are not re-run here."""
         record = self.record(record_id)
+        raw = self.evidence(record)
+        if record.kind != "data":
+            return self._recheck(record, raw)
         try:
-            report = json.loads(self.evidence(record))
+            report = json.loads(raw)
         except ValueError:
             return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False, matches=False,
                                  differences=[FigureDifference(figure="evidence", recorded="JSON report",
                                                                measured="not JSON")])
         if not isinstance(report, dict):
             report = {}
-        if record.kind != "data":
-            differences = []
-            if str(report.get("amount")) != str(record.amount):
-                differences.append(FigureDifference(figure="amount", recorded=record.amount,
-                                                    measured=report.get("amount")))
-            return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False,
-                                 matches=not differences, differences=differences)
         found = parse_dataset_subject(bytes.fromhex(record.subject[2:]))
         if found is None:
             return Remeasurement(record_id=record_id, kind=record.kind, recomputed=False, matches=False,
@@ -259,6 +389,38 @@ class MeterClient:
         if amount != record.amount:
             differences.append(FigureDifference(figure="amount", recorded=record.amount, measured=amount))
         return Remeasurement(record_id=record_id, kind=record.kind, recomputed=True, matches=not differences,
+                             differences=differences)
+
+    def _recheck(self, record: MeterRecord, raw: bytes) -> Remeasurement:
+        """Algorithm, GPU and storage records: the amount derived again from the evidence by the
+        submitter's rule; storage also measured again from the index."""
+        def differs(figure: str, recorded: Any, measured: Any, *, recomputed: bool = False) -> Remeasurement:
+            return Remeasurement(record_id=record.id, kind=record.kind, recomputed=recomputed, matches=False,
+                                 differences=[FigureDifference(figure=figure, recorded=recorded, measured=measured)])
+
+        try:
+            report = parse_report(raw, record.kind)
+            rule = {"algorithm": algorithm_amount, "gpu": gpu_amount, "storage": storage_amount}[record.kind]
+            amount = rule(report, record.member)
+        except InvalidInput as exc:
+            return differs("evidence", f"a measured {record.kind} report", exc.message)
+        differences = []
+        recomputed = False
+        if record.kind == "storage":
+            from .compute import storage_byte_seconds
+
+            recomputed = True
+            again = storage_byte_seconds(self._index(), report.start, report.end, as_of=report.measured_until)
+            try:
+                measured = storage_amount(again, record.member)
+            except InvalidInput:
+                measured = 0
+            if measured != amount:
+                differences.append(FigureDifference(figure="byte_seconds", recorded=amount, measured=measured))
+            amount = measured
+        if amount != record.amount:
+            differences.append(FigureDifference(figure="amount", recorded=record.amount, measured=amount))
+        return Remeasurement(record_id=record.id, kind=record.kind, recomputed=recomputed, matches=not differences,
                              differences=differences)
 
     def _need_datasets(self) -> DatasetsClient:

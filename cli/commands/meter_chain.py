@@ -2,7 +2,6 @@
 dispute, resolve, records, epoch, finalize. Attached to the `meter` group in meter.py."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from ..context import common_options, connect
 from ..names import local_names, resolve, who
 from ..output import emit_json, fields, is_json, say, table
 from ..types import DATASET_ID, OFFSET, PAGE_SIZE, VERSION, BoundedInt
+from .meter_value import _Time
 
 RECORD_ID = BoundedInt("record id", 1, 2**64 - 1)
 EPOCH = BoundedInt("epoch", 0, 2**64 - 1)
@@ -52,49 +52,51 @@ def submit_data(dataset_id: int, version: int | None, standard: str | None) -> N
     _record(connect().meter.submit_data(dataset_id, version, standard=standard))
 
 
-def _report(path: Path) -> tuple[bytes, int]:
-    from fullchain.errors import InvalidInput
-
-    raw = path.read_bytes()
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise InvalidInput(f"{path} is not a JSON report", hint="give the JSON a `fullchain meter` measurement wrote") from None
-    amount = parsed.get("amount") if isinstance(parsed, dict) else None
-    if isinstance(amount, str) and amount.isdigit():
-        amount = int(amount)
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidInput(f"the report {path} has no whole-number `amount`",
-                           hint="the amount a record carries is read from its report's `amount` field")
-    return raw, amount
-
-
-def _subject(text: str | None, raw: bytes) -> bytes:
+def _subject(text: str | None) -> bytes | None:
     from fullchain.metering.meter import parse_subject
 
-    return parse_subject(text) if text else hashlib.sha256(raw).digest()
+    return parse_subject(text) if text else None
 
 
 @submit.command("algorithm")
 @common_options
 @click.option("--report", "report", type=REPORT, required=True,
-              help="The value report (JSON with an integer `amount`), e.g. from `fullchain meter value`.")
+              help="The valuation report: the JSON of `fullchain meter value --json`, by whoever valued your data.")
 @click.option("--subject", help="What it is about: DATASET:VERSION, or a model's SHA-256 (default: the report's SHA-256).")
 def submit_algorithm(report: Path, subject: str | None) -> None:
-    """Submit an algorithm contribution measured in a value report."""
-    raw, amount = _report(report)
-    _record(connect().meter.submit("algorithm", _subject(subject, raw), amount, raw))
+    """Submit your data's Shapley value in a valuation report, in basis points of accuracy."""
+    _record(connect().meter.submit_algorithm(report.read_bytes(), subject=_subject(subject)))
 
 
 @submit.command("compute")
 @common_options
-@click.argument("jobs_report", type=REPORT)
-@click.option("--storage", is_flag=True, help="The report measures storage byte-seconds, not GPU seconds.")
-@click.option("--subject", help="What it is about (default: the report's SHA-256, i.e. the job batch).")
-def submit_compute(jobs_report: Path, storage: bool, subject: str | None) -> None:
-    """Submit compute (GPU seconds, or storage byte-seconds) measured in a JSON report."""
-    raw, amount = _report(jobs_report)
-    _record(connect().meter.submit("storage" if storage else "gpu", _subject(subject, raw), amount, raw))
+@click.argument("jobs_file", type=REPORT, required=False)
+@click.option("--slurm-account", help="Slurm files: the account your jobs ran under (default: your address).")
+@click.option("--storage", is_flag=True, help="Submit storage byte-seconds held, measured from the chain, instead.")
+@click.option("--from", "start", type=_Time(), help="With --storage: start of the period (default: the current epoch's).")
+@click.option("--to", "end", type=_Time(), help="With --storage: end of the period, excluded (default: the epoch's end).")
+@click.option("--subject", help="What it is about (default: the job file's SHA-256, or the storage period's).")
+def submit_compute(jobs_file: Path | None, slurm_account: str | None, storage: bool, start: int | None,
+                   end: int | None, subject: str | None) -> None:
+    """Measure your GPU-seconds in JOBS_FILE (`sacct --json` output, or a CSV job_id,member,
+    gpu_seconds,started,ended naming members by address) and submit them; or, with --storage,
+    your storage byte-seconds from the chain."""
+    if storage:
+        if jobs_file is not None or slurm_account:
+            raise click.UsageError("--storage is measured from the chain: give no job file or --slurm-account")
+        fc = connect()
+        if start is None or end is None:
+            index = fc.read_index()
+            bounds = index.meter_epoch_bounds(fc.meter.current_epoch())
+            start = bounds[0] if start is None and bounds else start
+            end = bounds[1] if end is None and bounds else end
+        if start is None or end is None:
+            raise click.UsageError("give the period with --from and --to")
+        _record(fc.meter.submit_storage(start, end, subject=_subject(subject)))
+        return
+    if jobs_file is None or start is not None or end is not None:
+        raise click.UsageError("give a JOBS_FILE (--from and --to go with --storage)")
+    _record(connect().meter.submit_compute(jobs_file, slurm_account=slurm_account, subject=_subject(subject)))
 
 
 @click.command()
@@ -118,7 +120,7 @@ def attest(record_id: int, dispute_on_mismatch: bool) -> None:
     if is_json():
         emit_json(outcome)
     else:
-        how = "measured again" if check.recomputed else "checked against its report (not measured again)"
+        how = "measured again" if check.recomputed else "amount derived again from its evidence report"
         if check.matches:
             click.echo(f"record {record_id}: {how}, the figures match; attested")
         else:
@@ -179,7 +181,7 @@ def records(epoch: int | None, member: str | None, status: str | None, limit: in
             f"{r.attestations}/{r.required}", "yes" if r.counted else "no") for r in items])
 
 
-def _epoch(e: MeterEpoch) -> None:
+def show_epoch(e: MeterEpoch) -> None:
     if is_json():
         emit_json(e)
         return
@@ -199,7 +201,7 @@ def _epoch(e: MeterEpoch) -> None:
 @click.argument("epoch", type=EPOCH, required=False)
 def epoch_(epoch: int | None) -> None:
     """An epoch's status, totals, and each member's points and share per dimension (default: the current one)."""
-    _epoch(connect().meter.epoch(epoch))
+    show_epoch(connect().meter.epoch(epoch))
 
 
 @click.command()
@@ -207,7 +209,7 @@ def epoch_(epoch: int | None) -> None:
 @click.argument("epoch", type=EPOCH)
 def finalize(epoch: int) -> None:
     """Close EPOCH for good, once its dispute window is over and no dispute is open."""
-    _epoch(connect().meter.finalize(epoch))
+    show_epoch(connect().meter.finalize(epoch))
 
 
 def attach_chain_commands(group: click.Group) -> None:
