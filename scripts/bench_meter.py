@@ -132,9 +132,12 @@ def main() -> None:
     if isinstance(main_op, dict) and isinstance(floor, dict):
         # On a shared machine MB/s moves with the load; the ratio to Arrow's own parse does not.
         report["ratio_to_arrow_read"] = round(main_op["seconds"] / floor["seconds"], 2)
-    if isinstance(main_op, dict):
-        report["goal"] = {"mb_per_s": GOAL_MBPS, "peak_rss_mb": GOAL_RSS_MB,
-                          "met": main_op["mb_per_s"] >= GOAL_MBPS and main_op["peak_rss_mb"] <= GOAL_RSS_MB}
+    # Issue 9's goal is for measuring a file; the red-line scan (and registration's single pass
+    # doing both) is reported beside it, judged on its own figures.
+    measured = report.get("measure")
+    if isinstance(measured, dict):
+        report["goal"] = {"judged_on": "measure", "mb_per_s": GOAL_MBPS, "peak_rss_mb": GOAL_RSS_MB,
+                          "met": measured["mb_per_s"] >= GOAL_MBPS and measured["peak_rss_mb"] <= GOAL_RSS_MB}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
