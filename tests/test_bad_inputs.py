@@ -48,7 +48,7 @@ CACHES = ("index/",)
 
 @dataclass
 class Prepared:
-    home: Path  # the shared home: demo state plus request 2 (pharma, pending)
+    home: Path  # the shared home: demo state plus request PENDING (pharma's)
     pristine: Path  # an untouched copy of it, for the cases that damage files
     html_200: str  # a web server that answers every request with an HTML page, status 200
     html_501: str  # Python's http.server: an HTML error page for POST
@@ -98,12 +98,17 @@ def _cli_ok(home: Path, *args: str) -> str:
     return out.stdout
 
 
+# pharma's pending request on dataset 1, made after the demo's four licenses.
+PENDING = "5"
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
     root = tmp_path_factory.mktemp("bad-inputs")
     home = root / "home"
-    _cli_ok(home, "demo")  # hospital, pharma, cro; dataset 1 of hospital; license 1 of pharma, revoked
-    _cli_ok(home, "-p", "pharma", "license", "request", "1", "--purpose", "HMB", "--term", "30d")  # request 2
+    _cli_ok(home, "demo")  # dataset 1 of hospital; licenses 1-4 (pharma's on dataset 1 revoked)
+    out = _cli_ok(home, "-p", "pharma", "license", "request", "1", "--purpose", "HMB", "--term", "30d", "--json")
+    assert str(json.loads(out)["request_id"]) == PENDING
     pristine = root / "pristine"
     shutil.copytree(home, pristine)
     url_200, server_200 = _serve(_Html)
@@ -258,7 +263,7 @@ CASES = [
       says="is not a duration"),
     c("term-zero", *PH, "license", "request", "1", "--purpose", "HMB", "--term", "0d", code=2,
       says="must be positive"),
-    c("expiry-negative", *H, "license", "grant", "2", "--expires", "-5d", code=2, says="is not a duration"),
+    c("expiry-negative", *H, "license", "grant", PENDING, "--expires", "-5d", code=2, says="is not a duration"),
     c("threshold-zero", *H, "member", "propose", "threshold", "0", code=2, says="threshold is between 1 and"),
     c("voting-period-huge", *H, "chain", "deploy", "--voting-period", "99999999999999w", code=2,
       says="out of range"),
@@ -359,8 +364,8 @@ CASES = [
     c("revoke-not-owner", *PH, "license", "revoke", "1", says="owner"),
     c("consent-not-patient", *CRO, "consent", "withdraw", "1", says="NotPatient"),
     # depends on sdkdata (issue 7 item 25): a grant by someone who may not grant talks about keys.
-    c("grant-not-owner", *CRO, "license", "grant", "2", says="owner", depends="sdkdata"),
-    c("grant-own-request", *PH, "license", "grant", "2", says="owner", depends="sdkdata"),
+    c("grant-not-owner", *CRO, "license", "grant", PENDING, says="owner", depends="sdkdata"),
+    c("grant-own-request", *PH, "license", "grant", PENDING, says="owner", depends="sdkdata"),
     c("admit-existing-member", *H, "member", "propose", "admit", "cro", "--roles", "cro", says="cro"),
     c("init-existing-profile", "init", "-p", "hospital", says="already exists"),
     c("demo-over-existing-state", "demo", says=("already holds fullchain state", "--reset")),

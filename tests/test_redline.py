@@ -11,7 +11,7 @@ import pyreadstat
 import pytest
 
 import fullchain
-from fullchain.demo import synthetic_sdtm_dm
+from fullchain.demo import synthetic_trial_table
 from fullchain.errors import IdentifiersFound, InvalidInput
 from fullchain.metadata import build_metadata
 from fullchain.metering import data_formats
@@ -132,8 +132,7 @@ def test_fhir_patient_identifiers(tmp_path: Path) -> None:
 
 
 def test_the_demo_and_readme_data_pass(tmp_path: Path) -> None:
-    demo = tmp_path / "dm.csv"
-    demo.write_bytes(synthetic_sdtm_dm())
+    demo = synthetic_trial_table(tmp_path / "dm.csv", site="H01", country="DEU", subjects=60, seed=7)
     assert scan_file(demo) == []
     readme = tmp_path / "dm-readme.csv"
     readme.write_text("STUDYID,DOMAIN,USUBJID,AGE,SEX\nS001,DM,S001-0001,54,F\nS001,DM,S001-0002,61,M\n")
@@ -218,8 +217,7 @@ def test_unknown_formats_register_with_the_check_skipped(hospital, tmp_path: Pat
 
 
 def test_public_metadata_keeps_the_figures_but_not_the_file_hash(hospital, tmp_path: Path) -> None:  # noqa: ANN001
-    path = tmp_path / "dm.csv"
-    path.write_bytes(synthetic_sdtm_dm())
+    path = synthetic_trial_table(tmp_path / "dm.csv", site="H01", country="DEU", subjects=60, seed=7)
     reg = hospital.datasets.register(path, build_metadata(title="DM", standard="sdtm", tier="public"))
     stored = hospital.datasets.metadata(reg.dataset_id)
     assert stored.redline.status == "passed"
@@ -269,8 +267,7 @@ def test_a_rerun_resumes_even_if_what_is_measured_changed(hospital, tmp_path: Pa
 
     from .test_resume import Interrupted, interrupt_at
 
-    path = tmp_path / "dm.csv"
-    path.write_bytes(synthetic_sdtm_dm())
+    path = synthetic_trial_table(tmp_path / "dm.csv", site="H01", country="DEU", subjects=60, seed=7)
     meta = build_metadata(title="DM", standard="sdtm")
     with pytest.raises(Interrupted):
         hospital.datasets.register(path, meta, progress=interrupt_at("encrypting"))
