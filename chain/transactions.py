@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3._utils.method_formatters import receipt_formatter
@@ -69,6 +70,7 @@ class Transactor:
         self._fees: dict[str, int] | None = None
         self._fees_at = 0.0
         self._sync_send: bool | None = None  # whether the node has eth_sendRawTransactionSync
+        self._http: httpx.Client | None = None
 
     # ---- public ----
 
@@ -141,9 +143,15 @@ class Transactor:
         None when the node does not have it (then we send and poll as usual)."""
         if self._sync_send is False:
             return None
+        started = time.monotonic()
         try:
-            raw = self._w3.manager.request_blocking(
-                RPCEndpoint("eth_sendRawTransactionSync"), [signed.to_0x_hex()])
+            raw = self._request_sync(signed.to_0x_hex())
+        except httpx.TimeoutException:
+            # Sent, not mined before our own deadline: the node may still mine it, so poll.
+            return self.wait(keccak(signed), timeout=self._timeout - (time.monotonic() - started))
+        except httpx.HTTPError as exc:
+            raise ChainError(f"the node did not answer the transaction ({type(exc).__name__})",
+                             hint="check the node; running the command again is safe") from None
         except Web3RPCError as exc:
             message = _message(exc).lower()
             if self._sync_send is None and ("not supported" in message or "not found" in message
@@ -151,14 +159,40 @@ class Transactor:
                 self._sync_send = False
                 return None
             if "timeout" in message or "timed out" in message:  # sent, not yet mined: poll for it
-                return self.wait(keccak(signed))
+                return self.wait(keccak(signed), timeout=self._timeout - (time.monotonic() - started))
             raise
         self._sync_send = True
         return receipt_formatter(raw)
 
-    def wait(self, tx_hash: HexBytes | bytes) -> TxReceipt:
+    def _request_sync(self, raw_tx: str) -> Any:
+        """The sync call with our receipt timeout as its deadline. The node holds the request
+        until the block is mined or its own timeout passes (anvil: 30 s, equal to the HTTP read
+        timeout, so whichever fires first decides); over HTTP we post it ourselves, bounded by
+        `receipt_timeout`, instead of through the provider's fixed timeout."""
+        provider = self._w3.provider
+        method = RPCEndpoint("eth_sendRawTransactionSync")
+        if not isinstance(provider, HTTPProvider) or provider.endpoint_uri is None:
+            return self._w3.manager.request_blocking(method, [raw_tx])
+        if self._http is None:
+            self._http = httpx.Client(headers=provider.get_request_headers())
+        reply = self._http.post(str(provider.endpoint_uri), timeout=self._timeout,
+                                json={"jsonrpc": "2.0", "id": 1, "method": method, "params": [raw_tx]})
         try:
-            receipt = self._w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout, poll_latency=0.05)
+            body = reply.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or ("result" not in body and "error" not in body):
+            raise Web3RPCError(f"not a JSON-RPC answer (HTTP {reply.status_code})",
+                               rpc_response={"error": {"code": -32603, "message": f"HTTP {reply.status_code}"}})
+        if body.get("error") is not None:
+            error = body["error"] if isinstance(body["error"], dict) else {"message": str(body["error"])}
+            raise Web3RPCError(str(error.get("message")), rpc_response={"error": error})
+        return body["result"]
+
+    def wait(self, tx_hash: HexBytes | bytes, *, timeout: float | None = None) -> TxReceipt:
+        try:
+            receipt = self._w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=max(timeout if timeout is not None else self._timeout, 0.1), poll_latency=0.05)
         except TimeExhausted:
             raise TransactionTimeout(
                 f"transaction 0x{bytes(tx_hash).hex()} was sent but not mined within {self._timeout:g} s",
