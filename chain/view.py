@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .agent import AgentKey, find_agent, open_bundle
 from .errors import FullchainError
 from .home import PASSWORD_ENV, fullchain_home
 from .models import ProfileConfig
@@ -41,7 +42,7 @@ class View:
     metadata documents, and (only if a title needs it) the profile's HPKE key."""
 
     def __init__(self, *, home: Path, profile: ProfileConfig, index: EventIndex, contracts: dict[str, str],
-                 store: Callable[[], ContentStore], hpke_key: Callable[[], X25519PrivateKey]) -> None:
+                 store: Callable[[], ContentStore], hpke_key: Callable[[], X25519PrivateKey | AgentKey]) -> None:
         self.home = home
         self.profile = profile
         self.index = index
@@ -84,7 +85,7 @@ def history_of(index: EventIndex, dataset_id: int) -> list[DatasetVersion]:
 
 
 def with_titles(entries: list[DatasetEntry], index: EventIndex, store: Callable[[], ContentStore], reader: str,
-                hpke_key: Callable[[], X25519PrivateKey]) -> list[DatasetEntry]:
+                hpke_key: Callable[[], X25519PrivateKey | AgentKey]) -> list[DatasetEntry]:
     """`entries` with the title of each encrypted latest version `reader` can open: its own, or
     one it holds a valid license key for (found in the index: no chain call per dataset).
     Public titles are already in the index."""
@@ -92,8 +93,8 @@ def with_titles(entries: list[DatasetEntry], index: EventIndex, store: Callable[
 
 
 def _with_title(entry: DatasetEntry, index: EventIndex, store: Callable[[], ContentStore], reader: str,
-                hpke_key: Callable[[], X25519PrivateKey]) -> DatasetEntry:
-    from .crypto import decrypt, unwrap_key
+                hpke_key: Callable[[], X25519PrivateKey | AgentKey]) -> DatasetEntry:
+    from .crypto import decrypt
     from .metadata import DatasetMetadata
     from .storage import cid as cids
 
@@ -105,7 +106,7 @@ def _with_title(entry: DatasetEntry, index: EventIndex, store: Callable[[], Cont
         return entry
     try:
         wrapped = b"".join(store().cat(cids.to_str(cids.make_cid(cids.RAW, digest))))
-        bundle = unwrap_key(hpke_key(), wrapped, commitment=bytes.fromhex(v.commitment[2:]))
+        bundle = open_bundle(hpke_key(), wrapped, commitment=bytes.fromhex(v.commitment[2:]))
         out = io.BytesIO()
         decrypt([b"".join(store().cat(v.metadata_cid))], bundle.data_key, out)
         meta = DatasetMetadata.from_bytes(out.getvalue())
@@ -129,7 +130,8 @@ def open_view(profile: str | None = None, *, home: str | os.PathLike[str] | None
         config = load_profile(root, resolve_name(profile))
     except (FullchainError, OSError, ValueError):
         return None
-    hpke_key = _unlocker(profile_dir(root, config.name), password, config.name, start=prefetch_keys)
+    hpke_key = _unlocker(profile_dir(root, config.name), password, config.name, start=prefetch_keys,
+                         agent=lambda: find_agent(root, config.name, _public_key(config.hpke_public_key)))
     from .index import EventIndex, index_path  # after the unlock started: the import overlaps it
 
     head = probe_head(config.chain, root)
@@ -174,15 +176,26 @@ def _recorded_chain_id(home: Path, genesis_hash: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _unlocker(directory: Path, password: PasswordSource, profile: str, *,
-              start: bool) -> Callable[[], X25519PrivateKey]:
-    """The HPKE key on demand. With `start`, a password known without asking starts its scrypt
-    now, in a daemon thread (a command that ends up needing no key does not wait for it)."""
+def _public_key(text: str) -> bytes | None:
+    try:
+        return bytes.fromhex(text.removeprefix("0x")) or None
+    except ValueError:
+        return None
+
+
+def _unlocker(directory: Path, password: PasswordSource, profile: str, *, start: bool,
+              agent: Callable[[], AgentKey | None] = lambda: None) -> Callable[[], X25519PrivateKey | AgentKey]:
+    """The HPKE key on demand: the profile's running key agent (fullchain.agent) if there is
+    one, else the key itself, unlocked. With `start`, that is decided now and a password known
+    without asking starts its scrypt at once, in a daemon thread (a command that ends up needing
+    no key does not wait for it)."""
     from .keys import resolve_password, unlock_identity
 
     known = password if isinstance(password, str) else (os.environ.get(PASSWORD_ENV) if password is None else None)
     result: dict[str, Any] = {}
     thread: threading.Thread | None = None
+    if start and (running := agent()) is not None:
+        return lambda: running
 
     def unlock(secret: str) -> None:
         try:
@@ -194,10 +207,13 @@ def _unlocker(directory: Path, password: PasswordSource, profile: str, *,
         thread = threading.Thread(target=unlock, args=(known,), name="fullchain-unlock", daemon=True)
         thread.start()
 
-    def key() -> X25519PrivateKey:
+    def key() -> X25519PrivateKey | AgentKey:
         if thread is not None:
             thread.join()
         elif not result:
+            if (running := agent()) is not None:
+                result["key"] = running
+                return running
             unlock(resolve_password(password))
         if "error" in result:
             raise result["error"]

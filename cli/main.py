@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "storage": ("storage", "storage", "Content storage: export what a dataset stored, as a CAR file."),
     "license": ("license", "license_", "Data-use licenses: request, grant, revoke, check (GA4GH DUO purposes)."),
     "consent": ("license", "consent", "Patient consent for a dataset: require, give, withdraw."),
+    "agent": ("agent", "agent", "Unlock once: a key agent opens encrypted titles without the password for a while."),
     "meter": ("meter", "meter", "Contribution metering: measure data, algorithm and compute; submit, attest, dispute."),
     "node-config": ("nodeconfig", "node_config", "Real networks: Besu QBFT validators, allowlists from governance, IPFS Cluster."),
     "demo": ("demo", "demo", "Play the consortium story on the embedded chain."),
