@@ -111,8 +111,31 @@ def fullchain_cli() -> list[str]:
     return [found]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+# `run_cli` runs the command in this process (click's isolation: its own stdin/stdout/stderr and
+# environment), as `fullchain.cli.main.main` does for the installed command: a subprocess would
+# pay ~1 s of imports per command, and the CLI tests run several hundred commands. Tests about
+# processes themselves (kills, concurrent writers, start-up imports) run `fullchain_cli()` in a
+# subprocess; FULLCHAIN_TEST_CLI=subprocess runs every command that way.
+_SUBPROCESS_CLI = os.environ.get("FULLCHAIN_TEST_CLI") == "subprocess"
+
+
+def run_cli(*args: str, env: dict[str, str | None] | None = None, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*fullchain_cli(), *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, input=input)
+    """`fullchain ARGS`; `env` overrides the environment (None: unset)."""
+    if _SUBPROCESS_CLI:
+        full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
+        return subprocess.run([*fullchain_cli(), *args], capture_output=True, text=True, env=full_env,
+                              timeout=timeout, input=input)
+    from click.testing import CliRunner
+
+    from fullchain.cli.main import main
+
+    runner = CliRunner()
+    code = 0
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(["fullchain", *args], code, stdout, stderr)

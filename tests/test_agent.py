@@ -18,7 +18,7 @@ from fullchain.metadata import build_metadata
 from fullchain.models import Role
 from fullchain.view import open_view
 
-from .conftest import fullchain_cli
+from .conftest import run_cli
 
 PW = "agent-tests"
 
@@ -116,14 +116,12 @@ def test_a_directory_others_can_enter_is_refused(tmp_path: Path, monkeypatch: py
 
 
 def test_cli_start_list_stop(world: dict[str, Any]) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "FULLCHAIN_PASSWORD"}
-    env["FULLCHAIN_HOME"] = str(world["home"])
+    env: dict[str, str | None] = {"FULLCHAIN_HOME": str(world["home"]), "FULLCHAIN_PASSWORD": None}
     pw = world["home"].parent / "pw"
     pw.write_text(PW)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*fullchain_cli(), "-p", "hospital", *args], env=env,
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        return run_cli("-p", "hospital", *args, env=env, input="")
 
     assert "sealed trial" not in run("dataset", "list").stdout
     started = run("agent", "start", "--password-file", str(pw), "--ttl", "5m")

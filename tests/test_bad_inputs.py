@@ -387,9 +387,8 @@ def test_bad_input(case: Case, prepared: Prepared, tmp_path: Path) -> None:
     home = Path(env["FULLCHAIN_HOME"])
     before = snapshot(home, case.ignore)
 
-    full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset and k != "FULLCHAIN_PROFILE"}
-    out = subprocess.run([*fullchain_cli(), *(_arg(a, prepared, tmp_path) for a in case.args)], env=full_env,
-                         capture_output=True, text=True, input="", timeout=120)
+    overrides: dict[str, str | None] = {**env, **{k: None for k in unset}, "FULLCHAIN_PROFILE": None}
+    out = run_cli(*(_arg(a, prepared, tmp_path) for a in case.args), env=overrides, input="")
 
     assert out.returncode == case.code, (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr and "error: unexpected" not in out.stderr, out.stderr
