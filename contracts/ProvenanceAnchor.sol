@@ -10,11 +10,14 @@ import {IProvenanceAnchor} from "./IProvenanceAnchor.sol";
 /// @dev Nothing here loops over records or batches: anchoring writes one fixed-size Batch, so its
 /// gas does not depend on how many records the root covers.
 contract ProvenanceAnchor is IProvenanceAnchor {
+    /// @notice The Consortium whose active members may anchor batches.
     IConsortium public immutable consortium;
+    /// @inheritdoc IProvenanceAnchor
     uint256 public batchCount;
 
     mapping(uint256 batchId => Batch) private _batches;
 
+    /// @notice Deploys an anchor for the members of `consortium_`.
     /// @param consortium_ Whose active members may anchor batches.
     constructor(IConsortium consortium_) {
         consortium = consortium_;
