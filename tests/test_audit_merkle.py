@@ -4,6 +4,9 @@ and refusal of anything altered."""
 from __future__ import annotations
 
 import pytest
+from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fullchain.audit.merkle import (
     MultiProof,
@@ -222,3 +225,32 @@ def test_bad_input_is_named() -> None:
         StandardMerkleTree.of([[1]], ["uint256"]).proof(1)
     with pytest.raises(VerificationFailed, match="proof\\[0\\] is not 32 bytes"):
         process_proof(bytes(32), [b"short"])
+
+
+# The leaf encoder takes a fast path for records of static fields; it must agree with eth-abi on
+# every value: same bytes when eth-abi encodes, an error when eth-abi refuses.
+STATIC_TYPES = ["uint8", "uint64", "uint256", "address", "bytes32", "bytes4", "bool", "uint"]
+_values = st.one_of(
+    st.integers(min_value=-2, max_value=2**256 + 1), st.booleans(),
+    st.binary(min_size=0, max_size=33), st.binary(min_size=20, max_size=20),
+    st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+    st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b)),
+    st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex().upper()),
+    st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()[:-1] + "G"),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(STATIC_TYPES), _values), min_size=1, max_size=4))
+def test_the_fast_leaf_encoding_agrees_with_eth_abi(fields) -> None:  # noqa: ANN001
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    types, values = [t for t, _ in fields], [v for _, v in fields]
+    try:
+        expected = keccak(keccak(encode(types, values)))
+    except Exception:  # noqa: BLE001 (eth-abi refuses: so must we)
+        with pytest.raises(InvalidInput):
+            standard_leaf_hash(types, values)
+        return
+    assert standard_leaf_hash(types, values) == expected

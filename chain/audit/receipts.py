@@ -185,8 +185,8 @@ def verify_log(root: bytes, proof: ReceiptProof, log_index: int, expected: Log |
     if expected is not None and log != expected:
         for name in ("address", "topics", "data"):
             if getattr(log, name) != getattr(expected, name):
-                raise VerificationFailed(f"log {log_index} of receipt {proof.index}: its {name} differs from the "
-                                         "event given", hint="the event was altered")
+                raise VerificationFailed(f"log {log_index} of receipt {proof.index}: field {name!r} differs from "
+                                         "the event given", hint="the event was altered")
     return log
 
 
