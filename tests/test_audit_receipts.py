@@ -185,6 +185,7 @@ def test_one_block_of_mixed_transaction_types_and_a_failure(anvil_chain) -> None
     header = fetch_header(w3, number)
     receipts = fetch_block_receipts(w3, number)
     assert [r.type for r in receipts] == [0, 1, 2, 2, 0] and [r.status for r in receipts] == [1, 1, 0, 1, 1]
+    assert receipts == [Receipt.from_rpc(r) for r in receipts_by_hash]  # eth_getBlockReceipts = one by one
     assert receipts_root(receipts) == header.receiptsRoot
     for index in range(len(receipts)):
         proven = verify_receipt_proof(header.receiptsRoot, prove_receipt(receipts, index))
