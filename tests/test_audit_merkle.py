@@ -262,3 +262,27 @@ def test_the_fast_leaf_encoding_agrees_with_eth_abi(fields) -> None:  # noqa: AN
             standard_leaf_hash(types, values)
         return
     assert standard_leaf_hash(types, values) == expected
+
+
+def test_a_dump_survives_json_and_hidden_records_are_refused() -> None:
+    import json
+
+    record = ["uint256", "address", "bytes32", "uint64[]"]
+    values = [[2**200 + i, "0x" + f"{i:040x}", bytes([i]) * 32, [i, i + 1]] for i in range(5)]
+    tree = StandardMerkleTree.of(values, record)
+    text = json.dumps(tree.dump())
+    loaded = StandardMerkleTree.load(json.loads(text))
+    assert loaded.root == tree.root and [v for v, _ in loaded.values] == values
+    # a record replaced by a copy of another, pointing at the same leaf: the replaced one is hidden
+    dump = json.loads(text)
+    dump["values"][3] = dict(dump["values"][1])
+    with pytest.raises(VerificationFailed, match="records 1 and 3 both claim leaf"):
+        StandardMerkleTree.load(dump)
+    dump = json.loads(text)
+    dump["values"][0]["value"][0] = "not a number"
+    with pytest.raises(VerificationFailed, match="malformed"):
+        StandardMerkleTree.load(dump)
+    dump = json.loads(text)
+    dump["values"][0]["value"] = dump["values"][0]["value"][:3]
+    with pytest.raises(VerificationFailed, match="malformed"):
+        StandardMerkleTree.load(dump)

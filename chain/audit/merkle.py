@@ -192,13 +192,20 @@ class StandardMerkleTree:
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> StandardMerkleTree:
-        """Read a `standard-v1` dump and check every node and value (VerificationFailed names the
-        first inconsistency). Values must already be in the Python types eth-abi encodes."""
+        """Read a `standard-v1` dump, as `dump` writes it or after a JSON round trip (hex strings
+        become bytes for bytes types, decimal or hex strings ints for integer types), and check
+        every node and value: VerificationFailed names the first inconsistency. Each leaf must
+        belong to exactly one record, so that no record hides behind a duplicate."""
         if data.get("format") != FORMAT:
             raise VerificationFailed(f"unknown Merkle tree format {data.get('format')!r}", hint=f"expected {FORMAT!r}")
-        tree = [_node(_from_hex(x), f"tree[{i}]") for i, x in enumerate(data["tree"])]
-        encoding = list(data["leafEncoding"])
-        values = [(list(v["value"]), int(v["treeIndex"])) for v in data["values"]]
+        try:
+            tree = [_node(_from_hex(x), f"tree[{i}]") for i, x in enumerate(data["tree"])]
+            encoding = [str(t) for t in data["leafEncoding"]]
+            values = [([_from_json(t, x) for t, x in zip(encoding, v["value"], strict=True)], int(v["treeIndex"]))
+                      for v in data["values"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationFailed(f"Merkle tree dump is malformed ({type(exc).__name__}: {exc})",
+                                     hint="expected {format, leafEncoding, tree, values: [{value, treeIndex}]}") from None
         if not tree or len(tree) != 2 * len(values) - 1:
             raise VerificationFailed(f"a tree of {len(tree)} nodes cannot hold {len(values)} records",
                                      hint="a standard tree over n records has 2n-1 nodes")
@@ -206,10 +213,19 @@ class StandardMerkleTree:
             if tree[k] != hash_pair(tree[2 * k + 1], tree[2 * k + 2]):
                 raise VerificationFailed(f"Merkle tree node {k} is not the hash of its children",
                                          hint="the tree dump was altered")
+        seen: dict[int, int] = {}
         for i, (value, node) in enumerate(values):
-            if not len(values) - 1 <= node < len(tree) or tree[node] != standard_leaf_hash(encoding, value):
+            try:
+                leaf = standard_leaf_hash(encoding, value)
+            except InvalidInput as exc:
+                raise VerificationFailed(f"record {i}: {exc.message}", hint="the tree dump was altered") from None
+            if not len(values) - 1 <= node < len(tree) or tree[node] != leaf:
                 raise VerificationFailed(f"record {i} {value!r} is not the leaf at tree index {node}",
                                          hint="the tree dump was altered")
+            if node in seen:
+                raise VerificationFailed(f"records {seen[node]} and {i} both claim leaf {node}",
+                                         hint="the tree dump was altered: a record is missing")
+            seen[node] = i
         return cls(tree, values, encoding)
 
 
@@ -264,6 +280,18 @@ def _from_hex(text: str) -> bytes:
         return bytes.fromhex(text[2:] if text.startswith("0x") else text)
     except (ValueError, AttributeError):
         raise VerificationFailed(f"Merkle tree node {text!r} is not hex", hint="the tree dump was altered") from None
+
+
+def _from_json(abi_type: str, value: Any) -> Any:
+    """A value read back from JSON, in the Python type eth-abi encodes for `abi_type`."""
+    if abi_type.endswith("]"):
+        inner = abi_type[:abi_type.rindex("[")]
+        return [_from_json(inner, x) for x in value]
+    if abi_type.startswith(("uint", "int")) and isinstance(value, str):
+        return int(value, 0)
+    if abi_type.startswith("bytes") and isinstance(value, str):
+        return _from_hex(value)
+    return value
 
 
 def _jsonable(value: Any) -> Any:
