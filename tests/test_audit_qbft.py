@@ -203,3 +203,16 @@ def test_header_rules_besides_the_seals(net: Network) -> None:
         qbft.block_hash(replace(good, extraData=rlp.encode([b"x"])))
     with pytest.raises(VerificationFailed, match="block 0 has no commit seals"):
         qbft.verify_qbft_header(net.chain(1)[0], net.validators)
+
+
+def test_a_whole_run_checks_links_and_seals_and_names_the_first_bad_block(net: Network) -> None:
+    headers = net.chain(5)
+    trusted = qbft.block_hash(headers[-1])
+    assert qbft.verify_qbft_chain(headers, net.validators, trusted)[-1] == trusted
+    # Re-sealing block 3 with two seals keeps its hash (seals are not hashed) but not its quorum.
+    weak = net.seal(net.sealed(headers[3], []), list(net.keys.values())[:2])
+    assert qbft.block_hash(weak) == qbft.block_hash(headers[3])
+    with pytest.raises(VerificationFailed, match="block 3 is sealed by 2 of 4 validators"):
+        qbft.verify_qbft_chain([*headers[:3], weak, headers[4]], net.validators, trusted)
+    with pytest.raises(VerificationFailed, match="block 1 lists validators .* not the given"):
+        qbft.verify_qbft_chain(headers, Network().validators, trusted)

@@ -25,7 +25,7 @@ from eth_utils import keccak
 
 from ..errors import InvalidInput, VerificationFailed
 from ..nodeconfig.extradata import SEAL_LENGTH, VOTE_ADD, VOTE_DROP, QbftExtraData, decode_extra_data
-from .headers import BlockHeader
+from .headers import BlockHeader, verify_header_chain
 
 # BftHelpers.EXPECTED_MIX_HASH: the ASCII text "ctical byzantine fault tolerance"
 MIX_HASH = bytes.fromhex("63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365")
@@ -117,6 +117,17 @@ def verify_qbft_header(header: BlockHeader, validators: Sequence[str]) -> list[s
         raise VerificationFailed(f"block {header.number}: proposer {proposer} is not a validator",
                                  hint="the header was altered")
     return verify_seals(header, validators)
+
+
+def verify_qbft_chain(headers: Sequence[BlockHeader], validators: Sequence[str], trusted_hash: bytes) -> list[bytes]:
+    """A run of QBFT headers up to a trusted block: parent links by the QBFT block hash, and every
+    header after genesis sealed by a quorum of `validators` (Besu's header rules above). Returns
+    the block hashes; VerificationFailed names the first block that fails."""
+    hashes = verify_header_chain(headers, trusted_hash, hash_function=block_hash)
+    for header in headers:
+        if header.number != 0:
+            verify_qbft_header(header, validators)
+    return hashes
 
 
 def sign_seal(private_key: bytes, header: BlockHeader) -> bytes:
