@@ -12,7 +12,7 @@ from eth_abi import encode as abi_encode
 from fullchain.audit.anchor import PROVENANCE_ANCHOR, AnchorClient, BatchKind, deploy_anchor
 from fullchain.audit.merkle import StandardMerkleTree
 from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
-from fullchain.errors import TransactionReverted
+from fullchain.errors import NotAuthorized, TransactionReverted
 from fullchain.models import Role
 
 # The access record of ANCHORS.md 6: one leaf per read, salted so a proof reveals no sibling.
@@ -29,6 +29,7 @@ class World:
     bob: AnchorClient  # a member, removed by the module's last test
     bob_address: str
     stranger: AnchorClient
+    stranger_address: str
 
 
 _WORLDS: dict[str, World] = {}
@@ -46,7 +47,8 @@ def world(chain) -> World:  # noqa: ANN001
             chain=chain, anchor=AnchorClient(chain.w3, address, accounts["alice"][1]),
             gov=ConsortiumClient(chain.w3, consortium, accounts["gov"][1]), alice=accounts["alice"][0].address,
             bob=AnchorClient(chain.w3, address, accounts["bob"][1]), bob_address=accounts["bob"][0].address,
-            stranger=AnchorClient(chain.w3, address, accounts["stranger"][1]))
+            stranger=AnchorClient(chain.w3, address, accounts["stranger"][1]),
+            stranger_address=accounts["stranger"][0].address)
     return _WORLDS[chain.kind]
 
 
@@ -104,11 +106,13 @@ def test_a_single_record_batch_has_the_leaf_as_root(world: World) -> None:
 def test_refusals_name_the_problem(world: World) -> None:
     root = secrets.token_bytes(32)
     err = reverts("ProvenanceAnchorNotMember", world.stranger.anchor_root, root, 1, 1)
-    assert err.error_args == {"account": world.stranger._tx.address}
+    assert err.error_args == {"account": world.stranger_address}
     err = reverts("ProvenanceAnchorInvalidRoot", world.anchor.anchor_root, b"\0" * 32, 1, 1)
     assert err.error_args == {"root": b"\0" * 32}
     reverts("ProvenanceAnchorInvalidCount", world.anchor.anchor_root, root, 0, 1)
     reverts("ProvenanceAnchorInvalidKind", world.anchor.anchor_root, root, 1, 0)
+    with pytest.raises(NotAuthorized, match="no signing account"):
+        AnchorClient(world.chain.w3, world.anchor.address).anchor_root(root, 1, 1)
     count = world.anchor.batch_count()
     for read in (lambda: world.anchor.batch(count + 1), lambda: world.anchor.verify_on_chain(0, [], root)):
         with pytest.raises(Exception) as info:
