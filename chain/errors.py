@@ -141,3 +141,11 @@ class UnknownDataset(InvalidInput):
 
 class ChainDamaged(ChainError):
     """The embedded chain's database on disk is damaged (it is never replaced automatically)."""
+
+
+class AuditError(FullchainError):
+    """Audit evidence could not be built or read (missing receipts, a malformed proof file...)."""
+
+
+class VerificationFailed(AuditError):
+    """Evidence did not verify; the message names the first check that failed and what it found."""

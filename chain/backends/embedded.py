@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import rlp
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 from eth.db.chain import ChainDB
@@ -159,6 +160,9 @@ class EmbeddedProvider(EthereumTesterProvider):
             delegator = self.api_endpoints.get(namespace, {}).get(endpoint)
             if method == "eth_getLogs":
                 delegator = lambda _tester, params: self._logs.get_logs(self._backend.chain, params)  # noqa: E731
+            elif method == "debug_getRawHeader":
+                # eth-tester's block JSON pads extraData to 32 bytes, so only the raw header hashes right
+                delegator = lambda _tester, params: self._raw_header(params[0])  # noqa: E731
             if delegator is None:
                 return self._error(-32601, f"method not supported by the embedded chain: {method}")
             try:
@@ -174,6 +178,16 @@ class EmbeddedProvider(EthereumTesterProvider):
             self._logs.after_request(method, self._backend.chain)
         self._current_request_id += 1
         return {"id": self._current_request_id, "jsonrpc": "2.0", "result": result}
+
+    def _raw_header(self, block: str) -> str:
+        chain = self._backend.chain
+        if isinstance(block, str) and len(block) == 66:
+            header = chain.get_block_header_by_hash(bytes.fromhex(block[2:]))
+        else:
+            number = {"latest": None, "earliest": "0x0"}.get(block, block)
+            number = chain.get_canonical_head().block_number if number is None else int(number, 16)
+            header = chain.get_canonical_block_header_by_number(number)
+        return to_hex(rlp.encode(header))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
