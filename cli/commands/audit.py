@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from fullchain.audit.check import check_dataset, report_json
+from fullchain.audit.trail import DEFAULT_PAGE, Trail, dataset_trail, member_trail, parse_bound, trail_json
+
+from ..context import common_options, view
+from ..names import named, resolve
+from ..output import is_json, table
+from ..types import DATASET_ID, OFFSET, PAGE_SIZE
+
+
+@click.group()
+def audit() -> None:
+    """Auditors: the trail of a dataset or member, and license-at-time-of-use checks."""
+
+
+def _range_options(func):  # noqa: ANN001, ANN201
+    func = click.option("--offset", type=OFFSET, default=0, help="Skip this many first events (the next pages).")(func)
+    func = click.option("--limit", type=PAGE_SIZE, default=DEFAULT_PAGE, show_default=True,
+                        help="At most this many events (a page).")(func)
+    func = click.option("--to", "to_", help="Up to this block number or date/time (inclusive; ISO, UTC).")(func)
+    return click.option("--from", "from_", help="From this block number or date/time (ISO, UTC).")(func)
+
+
+def _bounds(from_: str | None, to_: str | None) -> dict:
+    return {"start": parse_bound(from_) if from_ else None, "end": parse_bound(to_, end=True) if to_ else None}
+
+
+def _emit(value: dict) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _show(trail: Trail, names: dict[str, str]) -> None:
+    if is_json():
+        _emit(trail_json(trail))
+        return
+    first = trail.offset + 1 if trail.events else trail.offset
+    last = trail.offset + len(trail.events)
+    table(f"Trail of {trail.subject}: events {first}-{last} of {trail.total}",
+          ("block", "time (UTC)", "event", "what", "account", "tx"),
+          [(e.block, e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.name, e.summary,
+            e.account_name or e.account or "", e.tx_hash) for e in trail.events])
+    if last < trail.total:
+        click.echo(f"more: --offset {last}", err=True)
+
+
+@audit.command()
+@common_options
+@click.argument("dataset_id", type=DATASET_ID)
+@_range_options
+def trail(dataset_id: int, from_: str | None, to_: str | None, limit: int, offset: int) -> None:
+    """Every event about a dataset, in block order: versions, licenses, accesses, consent, metering."""
+    v = view()
+    names = v.local_names()
+    _show(dataset_trail(v.index, dataset_id, limit=limit, offset=offset, names=names, **_bounds(from_, to_)), names)
+
+
+@audit.command()
+@common_options
+@click.argument("account")
+@_range_options
+def member(account: str, from_: str | None, to_: str | None, limit: int, offset: int) -> None:
+    """Every event about one account (an address or a local profile name), in block order."""
+    v = view()
+    address, _ = resolve(v.home, account)
+    names = v.local_names()
+    _show(member_trail(v.index, address, limit=limit, offset=offset, names=names, **_bounds(from_, to_)), names)
+
+
+@audit.command()
+@common_options
+@click.argument("dataset_id", type=DATASET_ID)
+def check(dataset_id: int) -> None:
+    """Re-check each recorded access against its license's state at that block; exit 1 if any is not covered."""
+    v = view()
+    names = v.local_names()
+    report = check_dataset(v.index, dataset_id, names)
+    if is_json():
+        _emit(report_json(report))
+    else:
+        table(f"Accesses to dataset {dataset_id}: {report.accesses - len(report.uncovered)} of {report.accesses} "
+              "covered by a valid license",
+              ("block", "time (UTC)", "licensee", "license", "version", "license then", "verdict"),
+              [(x.access.block, x.access.timestamp.strftime("%Y-%m-%d %H:%M:%S"), names.get(x.licensee, x.licensee),
+                x.license_id, x.version, x.license_status,
+                "covered" if x.covered else "NOT COVERED: " + "; ".join(
+                    f"{r.rule} ({named(r.detail, names)})" for r in x.violations)) for x in report.verdicts])
+    if not report.ok:
+        sys.exit(1)
