@@ -196,8 +196,12 @@ def test_check_agrees_with_the_contract(world: dict) -> None:
     assert derived.ok and [v.license_id for v in derived.verdicts] == [l5]
     out = cli("audit", "check", str(world["d1"]))
     assert out["ok"] is True and out["accesses"] == 3 and out["uncovered"] == 0
-    text = run_cli("audit", "check", str(world["d1"]), env=ENV)
-    assert text.returncode == 0 and "3 of 3 covered" in text.stdout
+    assert out["verdicts"] == [] and out["listed"] == "uncovered"
+    every = cli("audit", "check", str(world["d1"]), "--all")
+    assert [(v["license_id"], v["covered"], v["access"]["name"]) for v in every["verdicts"]] == \
+           [(str(l1), True, "AccessRecorded"), (str(l4), True, "AccessRecorded"), (str(l4), True, "AccessRecorded")]
+    text = run_cli("audit", "check", str(world["d1"]), "--all", env=ENV)
+    assert text.returncode == 0 and "3 of 3 covered" in text.stdout and text.stdout.count("covered") == 4
 
 
 def _edit(events: list[TrailEvent], index: int, **changes) -> list[TrailEvent]:  # noqa: ANN003

@@ -252,15 +252,17 @@ def check_dataset(index: EventIndex, dataset_id: int, names: dict[str, str] | No
     return check_events(evidence(index, dataset_id, names), dataset_id)
 
 
-def report_json(report: CheckReport) -> dict[str, Any]:
-    """JSON-ready: ids as decimal strings (they can exceed 2**53), times in ISO 8601 UTC."""
+def report_json(report: CheckReport, *, every: bool = False) -> dict[str, Any]:
+    """JSON-ready: ids as decimal strings (they can exceed 2**53), times in ISO 8601 UTC. The
+    verdicts listed are the uncovered accesses', or with `every` all of them (`listed` says which)."""
+    listed = report.verdicts if every else report.uncovered
     return {"dataset_id": str(report.dataset_id), "ok": report.ok, "accesses": report.accesses,
-            "uncovered": len(report.uncovered),
+            "uncovered": len(report.uncovered), "listed": "all" if every else "uncovered",
             "verdicts": [{"covered": v.covered, "license_id": str(v.license_id), "licensee": v.licensee,
                           "version": v.version, "license_status": v.license_status,
                           "expires_at": v.expires_at.isoformat() if v.expires_at else None,
                           "violations": [{"rule": x.rule, "detail": x.detail} for x in v.violations],
-                          "access": event_json(v.access)} for v in report.verdicts]}
+                          "access": event_json(v.access)} for v in listed]}
 
 
 def _utc(ts: int) -> datetime:

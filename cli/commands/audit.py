@@ -75,20 +75,25 @@ def member(account: str, from_: str | None, to_: str | None, limit: int, offset:
 @audit.command()
 @common_options
 @click.argument("dataset_id", type=DATASET_ID)
-def check(dataset_id: int) -> None:
+@click.option("--all", "every", is_flag=True, help="List every access, not only those not covered.")
+def check(dataset_id: int, every: bool) -> None:
     """Re-check each recorded access against its license's state at that block; exit 1 if any is not covered."""
     v = view()
     names = v.local_names()
     report = check_dataset(v.index, dataset_id, names)
     if is_json():
-        _emit(report_json(report))
+        _emit(report_json(report, every=every))
     else:
-        table(f"Accesses to dataset {dataset_id}: {report.accesses - len(report.uncovered)} of {report.accesses} "
-              "covered by a valid license",
-              ("block", "time (UTC)", "licensee", "license", "version", "license then", "verdict"),
-              [(x.access.block, x.access.timestamp.strftime("%Y-%m-%d %H:%M:%S"), names.get(x.licensee, x.licensee),
-                x.license_id, x.version, x.license_status,
-                "covered" if x.covered else "NOT COVERED: " + "; ".join(
-                    f"{r.rule} ({named(r.detail, names)})" for r in x.violations)) for x in report.verdicts])
+        listed = report.verdicts if every else report.uncovered
+        title = (f"Accesses to dataset {dataset_id}: {report.accesses - len(report.uncovered)} of {report.accesses} "
+                 "covered by a valid license" + ("" if every or report.ok else "; not covered:"))
+        if not listed:
+            click.echo(title)
+        else:
+            table(title, ("block", "time (UTC)", "licensee", "license", "version", "license then", "verdict"),
+                  [(x.access.block, x.access.timestamp.strftime("%Y-%m-%d %H:%M:%S"), names.get(x.licensee, x.licensee),
+                    x.license_id, x.version, x.license_status,
+                    "covered" if x.covered else "NOT COVERED: " + "; ".join(
+                        f"{r.rule} ({named(r.detail, names)})" for r in x.violations)) for x in listed])
     if not report.ok:
         sys.exit(1)
