@@ -21,6 +21,7 @@ from fullchain.contracts import DATA_USE_LICENSING
 from fullchain.duo import parse_purpose
 from fullchain.errors import FullchainError, InvalidInput
 from fullchain.metadata import build_metadata
+from fullchain.metering.meter import dataset_subject
 from fullchain.models import Role
 
 from .conftest import ROOT, run_cli
@@ -45,6 +46,7 @@ TRAIL_1 = [
     "ConsentChanged",                                                # withdrawn (an access is refused)
     "ConsentChanged",                                                # given again
     "AccessRecorded",                                                # pharma under license 4
+    "RecordSubmitted",                                               # hospital's data contribution
 ]
 TRAIL_2 = ["DatasetRegistered", "VersionRegistered", "KeyBundlePublished",
            "LicenseRequested", "LicenseGranted", "KeyDelivered", "AccessRecorded"]  # license 5 to cro
@@ -99,6 +101,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             _access(pharma, l1)
         refused.append(str(err.value))
         _access(pharma, l4)
+        # A contribution record about version 1: the index files it under the dataset (its subject).
+        hospital.meter.submit("data", dataset_subject(d1, 1), 1000, b'{"rows": 10}')
         index = hospital.read_index()
         yield {"home": home, "fc": fc, "index": index, "d1": d1, "d2": d2, "licenses": [l1, l2, l3, l4, l5],
                "refused": refused, "names": {f.address: n for n, f in fc.items()}}
@@ -127,6 +131,7 @@ def test_dataset_trail_holds_every_event_in_chain_order(world: dict) -> None:
     assert summaries[15] == f"license {l1} superseded by license {l4}"
     assert summaries[20:22] == ["patient patient withdrew consent", "patient patient gave consent"]
     assert [e.account_name for e in trail.events if e.name == "AccessRecorded"] == ["pharma"] * 3
+    assert summaries[-1].startswith("meter record 1 submitted by hospital") and trail.events[-1].dataset_id == world["d1"]
     assert [e.license_id for e in trail.events if e.name == "AccessRecorded"] == [l1, l4, l4]
     # Terms as granted: the grant's expiry, then the renewal's.
     grant, renewal = trail.events[4], trail.events[7]
