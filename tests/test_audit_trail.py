@@ -123,8 +123,8 @@ def test_dataset_trail_holds_every_event_in_chain_order(world: dict) -> None:
     l1, l2, l3, l4, _ = world["licenses"]
     summaries = [e.summary for e in trail.events]
     assert summaries[0] == f"dataset {world['d1']} registered by hospital"
-    assert summaries[3].startswith(f"license {l1} requested by pharma: DUO:0000042, term 30 d")
-    assert summaries[4].startswith(f"license {l1} granted to pharma: DUO:0000042, version 1 and later versions, until")
+    assert summaries[3].startswith(f"license {l1} requested by pharma: GRU, term 30 d")
+    assert summaries[4].startswith(f"license {l1} granted to pharma: GRU, version 1 and later versions, until")
     assert summaries[6] == f"pharma accessed version 1 (fetch) under license {l1}"
     assert summaries[9] == f"license {l2} rejected by hospital"
     assert summaries[13] == f"license {l3} revoked by hospital"
@@ -174,6 +174,8 @@ def test_from_and_to_by_block_and_by_time(world: dict) -> None:
     assert dataset_trail(index, d1, start=parse_bound(day.isoformat()), end=parse_bound(
         full[-1].timestamp.date().isoformat(), end=True), limit=None).events == full
     assert dataset_trail(index, d1, end=parse_bound((day - timedelta(days=1)).isoformat(), end=True)).events == []
+    empty = run_cli("audit", "trail", str(d1), "--to", (day - timedelta(days=1)).isoformat(), env=ENV)
+    assert empty.returncode == 0 and f"Trail of dataset {d1}: no events in range" in empty.stdout
     out = cli("audit", "trail", str(d1), "--from", str(lo), "--to", str(hi))
     assert [e["name"] for e in out["events"]] == [e.name for e in ranged] and out["total"] == len(ranged)
     with pytest.raises(InvalidInput, match="neither a block number nor an ISO date"):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import InvalidInput, UnknownDataset
+from ..errors import FullchainError, InvalidInput, UnknownDataset
 
 if TYPE_CHECKING:
     from ..index import EventIndex
@@ -244,14 +244,12 @@ def describe(name: str, a: dict[str, Any], names: dict[str, str]) -> str:
         return names.get(value, value) if isinstance(value, str) else "?"
 
     def purpose() -> str:
-        text = f"DUO:{int(a['purpose']):07d}"
-        disease = a.get("disease", "0x" + "00" * 32)
-        if isinstance(disease, str) and disease.strip("0x"):
-            try:
-                text += " " + bytes.fromhex(disease[2:]).rstrip(b"\0").decode("ascii")
-            except (ValueError, UnicodeDecodeError):
-                text += " " + disease
-        return text
+        from ..duo import Purpose
+
+        try:
+            return Purpose.from_chain(int(a["purpose"]), bytes.fromhex(str(a["disease"])[2:])).label()
+        except (FullchainError, ValueError):  # not a purpose the SDK knows: the number as on chain
+            return f"purpose {a['purpose']}"
 
     match name:
         case "DatasetRegistered":

@@ -39,9 +39,12 @@ def _show(trail: Trail, names: dict[str, str]) -> None:
     if is_json():
         _emit(trail_json(trail))
         return
-    first = trail.offset + 1 if trail.events else trail.offset
     last = trail.offset + len(trail.events)
-    table(f"Trail of {trail.subject}: events {first}-{last} of {trail.total}",
+    if not trail.events:
+        click.echo(f"Trail of {trail.subject}: no events past offset {trail.offset} ({trail.total} in range)"
+                   if trail.total else f"Trail of {trail.subject}: no events in range")
+        return
+    table(f"Trail of {trail.subject}: events {trail.offset + 1}-{last} of {trail.total}",
           ("block", "time (UTC)", "event", "what", "account", "tx"),
           [(e.block, e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.name, e.summary,
             e.account_name or e.account or "", e.tx_hash) for e in trail.events])
