@@ -668,9 +668,9 @@ def embedded_world(embedded_chain: Any) -> tuple[World, Pools]:
     return w, _SHARED["embedded"]
 
 
-# Every example costs ~2 s of py-evm time (about 25 transactions): 20 keep this file within its
+# Every example costs ~1.5-2 s of py-evm time (about 25 transactions): 16 keep this file within its
 # minute; the other tests of this file cover the same rules with chosen numbers on both backends.
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(members=st.lists(member_points, min_size=1, max_size=MEMBERS), parts=split_parts,
        ops_is_member=st.booleans(), early=st.lists(amount, min_size=1, max_size=2),
        late=st.lists(amount, max_size=2), data=st.data())
