@@ -14,7 +14,15 @@ from web3 import Web3
 from .addresses import to_account
 from .backends import ChainConnection, open_chain
 from .consortium import DEFAULT_VOTING_PERIOD, ConsortiumClient, Founder, deploy_consortium
-from .contracts import CONSORTIUM, CONTRIBUTION_METER, DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
+from .contracts import (
+    BENEFIT_DISTRIBUTOR,
+    CONSORTIUM,
+    CONTRIBUTION_METER,
+    DATA_USE_LICENSING,
+    DATASET_REGISTRY,
+    SETTLEMENT_TOKEN,
+    deploy_contract,
+)
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed
 from .home import fullchain_home
@@ -38,6 +46,13 @@ if TYPE_CHECKING:
 EMBEDDED_FUNDING_WEI = 1_000 * 10**18
 
 PasswordSource = str | Callable[[], str] | None
+
+# BenefitDistributor's starting split, in basis points (governance changes it later); the
+# operations share goes to the deployer's account.
+DEFAULT_SPLIT_BPS = {"operations": 1_000, "patients": 1_000, "data": 4_000, "algorithm": 2_500, "compute": 1_500}
+DEFAULT_CLAIM_WINDOW = 90 * 24 * 3600
+# anvil's and hardhat's chain id: a development chain, where a settlement token may be minted.
+DEV_CHAIN_ID = 31337
 
 
 class Fullchain:
@@ -172,31 +187,55 @@ class Fullchain:
                voting_period: int = DEFAULT_VOTING_PERIOD, meter: MeterParameters | None = None) -> Deployment:
         """Deploy the contracts, the Consortium with its founders first, and record their
         addresses for every profile on this chain. `meter`: the ContributionMeter's starting
-        parameters (default: 30-day epochs, a 7-day dispute window, one attestation)."""
+        parameters (default: 30-day epochs, a 7-day dispute window, one attestation). The
+        BenefitDistributor paying out the meter's epochs starts with DEFAULT_SPLIT_BPS (the
+        operations share to this account) and a 90-day claim window; on a development chain
+        (embedded, or chain id 31337) a SettlementToken is deployed too."""
         consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
                                               voting_period=voting_period)
         contracts = {CONSORTIUM: consortium}
         contracts[DATASET_REGISTRY], block = deploy_contract(self.transactor, self.w3, DATASET_REGISTRY, consortium)
         contracts[DATA_USE_LICENSING], block = deploy_contract(self.transactor, self.w3, DATA_USE_LICENSING,
                                                                consortium, contracts[DATASET_REGISTRY])
-        contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, meter)
+        contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, contracts[DATA_USE_LICENSING], meter)
+        block = self._deploy_distribution(contracts) or block
         return self._record_deployment(contracts, block)
 
     def deploy_meter(self, meter: MeterParameters | None = None) -> Deployment:
         """Add a ContributionMeter to the recorded deployment (one made before metering existed),
-        governed by its Consortium; the deployment record is updated."""
+        governed by its Consortium, with the BenefitDistributor that pays out its epochs (and a
+        SettlementToken on a development chain, unless there is one); the deployment record is
+        updated."""
         consortium = self.contract_address(CONSORTIUM)
         existing = self.deployment()
         contracts = dict(self.contracts())
-        contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, meter)
+        contracts[CONTRIBUTION_METER], block = self._deploy_meter(
+            consortium, self.contract_address(DATA_USE_LICENSING), meter)
+        self._deploy_distribution(contracts)
         return self._record_deployment(contracts, existing.block_number if existing else block)
 
-    def _deploy_meter(self, consortium: str, meter: MeterParameters | None) -> tuple[str, int]:
+    def _deploy_meter(self, consortium: str, licensing: str, meter: MeterParameters | None) -> tuple[str, int]:
         from .metering.meter import deploy_meter
 
         p = meter or MeterParameters()
-        return deploy_meter(self.transactor, self.w3, consortium, epoch_length=p.epoch_length,
+        return deploy_meter(self.transactor, self.w3, consortium, licensing, epoch_length=p.epoch_length,
                             dispute_window=p.dispute_window, attestations=p.attestations)
+
+    def _deploy_distribution(self, contracts: dict[str, str]) -> int:
+        """Deploy a BenefitDistributor for `contracts`' meter, and a SettlementToken if this is a
+        development chain without one, into `contracts`; the last block written to."""
+        b = DEFAULT_SPLIT_BPS
+        split = (self.address, b["operations"], b["patients"], b["data"], b["algorithm"], b["compute"])
+        contracts[BENEFIT_DISTRIBUTOR], block = deploy_contract(
+            self.transactor, self.w3, BENEFIT_DISTRIBUTOR, contracts[CONSORTIUM], contracts[CONTRIBUTION_METER],
+            split, DEFAULT_CLAIM_WINDOW)
+        if SETTLEMENT_TOKEN not in contracts and self._is_dev_chain():
+            contracts[SETTLEMENT_TOKEN], block = deploy_contract(self.transactor, self.w3, SETTLEMENT_TOKEN,
+                                                                 contracts[CONSORTIUM])
+        return block
+
+    def _is_dev_chain(self) -> bool:
+        return self.connection.kind == "embedded" or self.w3.eth.chain_id == DEV_CHAIN_ID
 
     def _record_deployment(self, contracts: dict[str, str], block: int) -> Deployment:
         chain_id, genesis = chain_identity(self.w3)

@@ -30,6 +30,8 @@ CONSORTIUM = "Consortium"
 DATASET_REGISTRY = "DatasetRegistry"
 DATA_USE_LICENSING = "DataUseLicensing"
 CONTRIBUTION_METER = "ContributionMeter"
+BENEFIT_DISTRIBUTOR = "BenefitDistributor"
+SETTLEMENT_TOKEN = "SettlementToken"
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)

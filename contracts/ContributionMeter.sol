@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IConsortium} from "./IConsortium.sol";
 import {IContributionMeter} from "./IContributionMeter.sol";
+import {IDataUseLicensing} from "./IDataUseLicensing.sol";
 
 /// @title ContributionMeter
 /// @notice Epochs of attested, disputable contribution records in three dimensions; see
@@ -11,9 +12,12 @@ import {IContributionMeter} from "./IContributionMeter.sol";
 /// from it only, which it makes when k of n governors approved a call proposal
 /// (IConsortium.proposeCall). Epoch lengths are kept as segments (first epoch, start, length),
 /// one per change; a lookup is a binary search over them, bounded by the number of changes.
+/// Patient points read the licensing contract's consent when a record is counted and remember
+/// the patient with the record, so a withdrawal never depends on consent changed since.
 contract ContributionMeter is IContributionMeter {
     uint32 private constant _ROLE_ATTESTER = 1 << 7;
     uint8 private constant _KINDS = 4;
+    bytes16 private constant _DATASET_TAG = bytes16(uint128(1) << 120);
 
     uint64 public constant MIN_EPOCH_LENGTH = 1 minutes;
     uint64 public constant MAX_EPOCH_LENGTH = 365 days;
@@ -28,6 +32,8 @@ contract ContributionMeter is IContributionMeter {
     uint256 public constant MAX_AMOUNT = type(uint128).max;
 
     IConsortium public immutable consortium;
+    /// @inheritdoc IContributionMeter
+    IDataUseLicensing public immutable licensing;
     uint64 public disputeWindow;
     uint32 public attestationsRequired;
     uint256 public recordCount;
@@ -47,21 +53,28 @@ contract ContributionMeter is IContributionMeter {
     mapping(uint64 epoch => mapping(address member => uint256[3])) private _points;
     mapping(uint64 epoch => uint256[3]) private _totals;
     mapping(uint64 epoch => uint256) private _openDisputes;
-    mapping(uint64 epoch => bool) private _finalized;
+    mapping(uint64 epoch => uint64 finalizedAt) private _finalizedAt;
+    mapping(uint64 epoch => mapping(address patient => uint256)) private _patientPoints;
+    mapping(uint64 epoch => uint256) private _patientTotals;
+    mapping(uint256 recordId => address patient) private _recordPatient;
 
     /// @param consortium_ Whose members submit, attest and dispute, and whose governors govern.
+    /// @param licensing_ Whose consent records decide which patient a data record rewards (the
+    /// zero address: no patient points, for a meter deployed without a licensing contract).
     /// @param epochLength_ Seconds per epoch (MIN_EPOCH_LENGTH..MAX_EPOCH_LENGTH); epoch 0 starts now.
     /// @param disputeWindow_ Seconds after an epoch's end during which its records stay open.
     /// @param attestationsRequired_ Attestations a record needs to count (1..MAX_ATTESTATIONS).
     /// @param weights Weight of each measure kind, in Kind order (WEIGHT_SCALE: one point per unit).
     constructor(
         IConsortium consortium_,
+        IDataUseLicensing licensing_,
         uint64 epochLength_,
         uint64 disputeWindow_,
         uint32 attestationsRequired_,
         uint256[4] memory weights
     ) {
         consortium = consortium_;
+        licensing = licensing_;
         _checkEpochLength(epochLength_);
         _segments.push(Segment(0, uint64(block.timestamp), epochLength_));
         emit EpochLengthChanged(0, epochLength_, 0, uint64(block.timestamp));
@@ -145,12 +158,12 @@ contract ContributionMeter is IContributionMeter {
 
     /// @inheritdoc IContributionMeter
     function finalize(uint64 epoch) external {
-        if (_finalized[epoch]) revert ContributionMeterEpochFinalized(epoch);
+        if (_finalizedAt[epoch] != 0) revert ContributionMeterEpochFinalized(epoch);
         (,, uint64 closesAt) = _bounds(epoch);
         if (block.timestamp < closesAt) revert ContributionMeterDisputeWindowOpen(epoch, closesAt);
         uint256 open = _openDisputes[epoch];
         if (open != 0) revert ContributionMeterOpenDisputes(epoch, open);
-        _finalized[epoch] = true;
+        _finalizedAt[epoch] = uint64(block.timestamp);
         uint256[3] storage t = _totals[epoch];
         emit EpochFinalized(epoch, t[0], t[1], t[2]);
     }
@@ -218,7 +231,22 @@ contract ContributionMeter is IContributionMeter {
 
     /// @inheritdoc IContributionMeter
     function isFinalized(uint64 epoch) external view returns (bool) {
-        return _finalized[epoch];
+        return _finalizedAt[epoch] != 0;
+    }
+
+    /// @inheritdoc IContributionMeter
+    function finalizedAt(uint64 epoch) external view returns (uint64) {
+        return _finalizedAt[epoch];
+    }
+
+    /// @inheritdoc IContributionMeter
+    function patientPoints(uint64 epoch, address patient) external view returns (uint256) {
+        return _patientPoints[epoch][patient];
+    }
+
+    /// @inheritdoc IContributionMeter
+    function totalPatientPoints(uint64 epoch) external view returns (uint256) {
+        return _patientTotals[epoch];
     }
 
     /// @inheritdoc IContributionMeter
@@ -274,6 +302,20 @@ contract ContributionMeter is IContributionMeter {
         _points[r.epoch][r.member][d] += r.points;
         _totals[r.epoch][d] += r.points;
         emit PointsCounted(recordId, r.epoch, r.member, Dimension(d), r.points);
+        if (d == uint8(Dimension.Data)) _countPatient(recordId, r);
+    }
+
+    function _countPatient(uint256 recordId, Record storage r) private {
+        bytes32 subject = r.subject;
+        // A dataset subject: tag 0x01 and 15 zero bytes, then uint64 id and uint64 version.
+        if (bytes16(subject) != _DATASET_TAG || address(licensing) == address(0)) return;
+        uint256 datasetId = uint64(uint256(subject) >> 64);
+        (bool required, address patient, bool given) = licensing.consent(datasetId);
+        if (!required || !given || patient == address(0) || r.points == 0) return;
+        _recordPatient[recordId] = patient;
+        _patientPoints[r.epoch][patient] += r.points;
+        _patientTotals[r.epoch] += r.points;
+        emit PatientPointsCounted(recordId, r.epoch, patient, r.points);
     }
 
     function _withdraw(uint256 recordId, Record storage r) private {
@@ -281,6 +323,13 @@ contract ContributionMeter is IContributionMeter {
         _points[r.epoch][r.member][d] -= r.points;
         _totals[r.epoch][d] -= r.points;
         emit PointsWithdrawn(recordId, r.epoch, r.member, Dimension(d), r.points);
+        address patient = _recordPatient[recordId];
+        if (patient != address(0)) {
+            delete _recordPatient[recordId];
+            _patientPoints[r.epoch][patient] -= r.points;
+            _patientTotals[r.epoch] -= r.points;
+            emit PatientPointsWithdrawn(recordId, r.epoch, patient, r.points);
+        }
     }
 
     function _record(uint256 recordId) private view returns (Record storage r) {
@@ -292,7 +341,7 @@ contract ContributionMeter is IContributionMeter {
     function _checkOpen(uint64 epoch) private view {
         uint64 current = _epochAt(uint64(block.timestamp));
         if (epoch > current) revert ContributionMeterEpochNotStarted(epoch, current);
-        if (_finalized[epoch]) revert ContributionMeterEpochFinalized(epoch);
+        if (_finalizedAt[epoch] != 0) revert ContributionMeterEpochFinalized(epoch);
         (,, uint64 closesAt) = _bounds(epoch);
         if (block.timestamp >= closesAt) revert ContributionMeterEpochClosed(epoch, closesAt);
     }

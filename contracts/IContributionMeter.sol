@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IDataUseLicensing} from "./IDataUseLicensing.sol";
+
 /// @title IContributionMeter
 /// @notice Attested contributions per epoch in three dimensions (data, algorithm, compute). A
 /// member submits a measured amount for itself with the digest of its evidence (the measurement
@@ -24,7 +26,12 @@ pragma solidity ^0.8.24;
 ///   A dispute removes a counted record's points until the governors resolve it: upheld, it
 ///   counts again (and cannot be disputed again); rejected, it never counts.
 /// - `finalize(epoch)` once the dispute window is over and no dispute of the epoch is open;
-///   after that nothing about the epoch changes.
+///   after that nothing about the epoch changes. `finalizedAt(epoch)` keeps when.
+/// - Patients: when a Data record about a dataset subject (0x01, 15 zero bytes, uint64 dataset
+///   id, uint64 version) is counted and the licensing contract says that dataset's consent is
+///   required and given, its points also accrue to the consenting patient (patientPoints,
+///   totalPatientPoints). The patient is stored with the record at that moment, so withdrawing
+///   the record (a dispute) takes out exactly what it added, whatever consent says by then.
 interface IContributionMeter {
     enum Dimension {
         Data,
@@ -84,6 +91,16 @@ interface IContributionMeter {
     /// @notice The record's points were taken out of the totals again (it was disputed).
     event PointsWithdrawn(
         uint256 indexed recordId, uint64 indexed epoch, address indexed member, Dimension dimension, uint256 points
+    );
+    /// @notice The record's points were added to `patient`'s and to the epoch's patient totals
+    /// (a counted Data record about a dataset whose consent `patient` gave).
+    event PatientPointsCounted(
+        uint256 indexed recordId, uint64 indexed epoch, address indexed patient, uint256 points
+    );
+    /// @notice The record's patient points were taken out of the patient totals again (it was
+    /// disputed).
+    event PatientPointsWithdrawn(
+        uint256 indexed recordId, uint64 indexed epoch, address indexed patient, uint256 points
     );
     event EpochFinalized(uint64 indexed epoch, uint256 dataTotal, uint256 algorithmTotal, uint256 computeTotal);
     event EpochLengthChanged(uint64 oldLength, uint64 newLength, uint64 fromEpoch, uint64 startsAt);
@@ -186,11 +203,24 @@ interface IContributionMeter {
     /// @notice Whether `epoch` is finalized.
     function isFinalized(uint64 epoch) external view returns (bool);
 
+    /// @notice When `epoch` was finalized (block time), 0 if it is not.
+    function finalizedAt(uint64 epoch) external view returns (uint64);
+
     /// @notice The points `member` has counted in `epoch` for `dimension`.
     function points(uint64 epoch, address member, Dimension dimension) external view returns (uint256);
 
     /// @notice The points counted in `epoch` for `dimension`, all members together.
     function totalPoints(uint64 epoch, Dimension dimension) external view returns (uint256);
+
+    /// @notice The points counted in `epoch` for `patient` (data records about datasets whose
+    /// consent `patient` gave).
+    function patientPoints(uint64 epoch, address patient) external view returns (uint256);
+
+    /// @notice The patient points counted in `epoch`, all patients together.
+    function totalPatientPoints(uint64 epoch) external view returns (uint256);
+
+    /// @notice The licensing contract whose consent records decide patient points.
+    function licensing() external view returns (IDataUseLicensing);
 
     /// @notice Disputes of `epoch` not yet resolved.
     function openDisputes(uint64 epoch) external view returns (uint256);

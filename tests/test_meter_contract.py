@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from web3.logs import DISCARD
 
 from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
-from fullchain.contracts import CONSORTIUM, CONTRIBUTION_METER, bind, decode_revert
+from fullchain.contracts import (
+    CONSORTIUM,
+    CONTRIBUTION_METER,
+    DATA_USE_LICENSING,
+    DATASET_REGISTRY,
+    bind,
+    decode_revert,
+    deploy_contract,
+)
 from fullchain.errors import TransactionReverted
 from fullchain.metering.meter import dataset_subject, deploy_meter
 from fullchain.models import Role
@@ -64,12 +72,32 @@ class World:
     carol: Actor  # attester (and hospital: it submits too)
     dave: Actor  # attester
     stranger: Actor
+    patient: Actor  # a member with the patient role
+    registry: str = ""
+    licensing: str = ""
     meters: list = field(default_factory=list)
 
     def meter(self, *, epoch_length: int = 30 * 86400, window: int = 7 * 86400, attestations: int = 1):  # noqa: ANN201
-        address, _ = deploy_meter(self.gov.tx, self.chain.w3, self.consortium, epoch_length=epoch_length,
-                                  dispute_window=window, attestations=attestations, weights=WEIGHTS)
+        address, _ = deploy_meter(self.gov.tx, self.chain.w3, self.consortium, self.licensing,
+                                  epoch_length=epoch_length, dispute_window=window, attestations=attestations,
+                                  weights=WEIGHTS)
         return bind(self.chain.w3, CONTRIBUTION_METER, address)
+
+    def dataset(self, *, patient: bool) -> int:
+        """A dataset of alice's, needing the patient's consent (given) if `patient`."""
+        registry = bind(self.chain.w3, DATASET_REGISTRY, self.registry)
+        version = (secrets.token_bytes(32), secrets.token_bytes(32), secrets.token_bytes(32), 1234, 0x70, 0x55, 1,
+                   2, secrets.token_bytes(32))
+        receipt = self.alice.tx.call_function(registry.functions.registerDataset(version, []),
+                                              contract=DATASET_REGISTRY)
+        dataset_id = registry.events.DatasetRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["datasetId"]
+        if patient:
+            self.set_consent("requireConsent", self.alice, dataset_id, self.patient.address)
+        return dataset_id
+
+    def set_consent(self, fn: str, who: Actor, *args: object) -> None:
+        licensing = bind(self.chain.w3, DATA_USE_LICENSING, self.licensing)
+        who.tx.call_function(getattr(licensing.functions, fn)(*args), contract=DATA_USE_LICENSING)
 
 
 _WORLDS: dict[str, World] = {}
@@ -79,13 +107,15 @@ _WORLDS: dict[str, World] = {}
 def world(chain) -> World:  # noqa: ANN001
     """One consortium per backend for the whole module (the meters are deployed per test)."""
     if chain.kind not in _WORLDS:
-        accounts = {n: chain.account() for n in ("gov", "alice", "bob", "carol", "dave", "stranger")}
+        accounts = {n: chain.account() for n in ("gov", "alice", "bob", "carol", "dave", "stranger", "patient")}
         roles = {"gov": Role.GOVERNOR, "alice": Role.HOSPITAL, "bob": Role.HOSPITAL,
-                 "carol": Role.ATTESTER | Role.HOSPITAL, "dave": Role.ATTESTER}
+                 "carol": Role.ATTESTER | Role.HOSPITAL, "dave": Role.ATTESTER, "patient": Role.PATIENT}
         founders = [Founder(accounts[n][0].address, r, secrets.token_bytes(32)) for n, r in roles.items()]
         address, _ = deploy_consortium(accounts["gov"][1], chain.w3, founders, threshold=1, voting_period=3600)
         actors = {n: Actor(n, tx, ConsortiumClient(chain.w3, address, tx)) for n, (_, tx) in accounts.items()}
-        _WORLDS[chain.kind] = World(chain=chain, consortium=address, **actors)
+        registry, _ = deploy_contract(accounts["gov"][1], chain.w3, DATASET_REGISTRY, address)
+        licensing, _ = deploy_contract(accounts["gov"][1], chain.w3, DATA_USE_LICENSING, address, registry)
+        _WORLDS[chain.kind] = World(chain=chain, consortium=address, registry=registry, licensing=licensing, **actors)
     return _WORLDS[chain.kind]
 
 
@@ -201,7 +231,8 @@ def test_governance_calls_and_their_limits(world: World) -> None:
     m = world.meter()
     rid = world.alice.submit(m, 0, 0, b"\x01" * 32, 10)
     # Only contracts governed by this Consortium are call targets.
-    foreign, _ = deploy_meter(world.gov.tx, world.chain.w3, world.stranger.address)  # governed by someone else
+    # Governed by someone else:
+    foreign, _ = deploy_meter(world.gov.tx, world.chain.w3, world.stranger.address, world.licensing)
     for target in (world.stranger.address, world.consortium, foreign):
         err = reverts("ConsortiumInvalidCallTarget", world.alice.consortium.propose_call, target, b"")
         assert err.error_args == {"target": target}

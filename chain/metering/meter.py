@@ -253,16 +253,19 @@ def check_attestations(required: int) -> None:
                            hint="give a number of attestations between 1 and 32")
 
 
-def deploy_meter(tx: Transactor, w3: Web3, consortium: str, *, epoch_length: int = DEFAULT_EPOCH_LENGTH,
-                 dispute_window: int = DEFAULT_DISPUTE_WINDOW, attestations: int = DEFAULT_ATTESTATIONS,
+def deploy_meter(tx: Transactor, w3: Web3, consortium: str, licensing: str, *,
+                 epoch_length: int = DEFAULT_EPOCH_LENGTH, dispute_window: int = DEFAULT_DISPUTE_WINDOW,
+                 attestations: int = DEFAULT_ATTESTATIONS,
                  weights: dict[MeterKind, int] | None = None) -> tuple[str, int]:
-    """Deploy a ContributionMeter governed by `consortium`; its address and block."""
+    """Deploy a ContributionMeter governed by `consortium`, whose data records reward the
+    patients whose consent `licensing` (the DataUseLicensing contract) records; its address and
+    block."""
     check_period(epoch_length, what="epoch length")
     check_period(dispute_window, what="dispute window")
     check_attestations(attestations)
     chosen = {**DEFAULT_WEIGHTS, **(weights or {})}
-    return deploy_contract(tx, w3, CONTRIBUTION_METER, consortium, epoch_length, dispute_window, attestations,
-                           [chosen[k] for k in KINDS])
+    return deploy_contract(tx, w3, CONTRIBUTION_METER, consortium, licensing, epoch_length, dispute_window,
+                           attestations, [chosen[k] for k in KINDS])
 
 
 class MeterClient:
