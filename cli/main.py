@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "license": ("license", "license_", "Data-use licenses: request, grant, revoke, check (GA4GH DUO purposes)."),
     "consent": ("license", "consent", "Patient consent for a dataset: require, give, withdraw."),
     "meter": ("meter", "meter", "Contribution metering: measure data, algorithm and compute; submit, attest, dispute."),
+    "pool": ("pool", "pool", "Benefit distribution: fund epochs' pools, claim shares, split and sweep by vote."),
     "node-config": ("nodeconfig", "node_config", "Real networks: Besu QBFT validators, allowlists from governance, IPFS Cluster."),
     "demo": ("demo", "demo", "Play the consortium story on the embedded chain."),
 }
