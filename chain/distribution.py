@@ -344,11 +344,15 @@ class PoolClient:
 
     # ---- funding ----
 
-    def fund(self, epoch: int, amount: str | int, token: str | None = None) -> Funding:
+    def fund(self, epoch: int, amount: str | int, token: str | None = None, *, permit: bool | None = None) -> Funding:
         """Put `amount` (base units, or a decimal string such as "12.5") of `token` into
         `epoch`'s pool. With an EIP-2612 token one transaction carries a signed permit;
-        otherwise the distributor is approved first (unless already allowed enough)."""
+        otherwise the distributor is approved first (unless already allowed enough).
+        `permit=False` always approves (a signer that cannot sign typed data); `True` insists."""
         info = self.token(token)
+        if permit and not info.permit:
+            raise InvalidInput(f"{info.symbol} ({info.address}) takes no EIP-2612 permits",
+                               hint="fund it with an approval instead (the default for such tokens)")
         units = parse_amount(amount, info.decimals, symbol=info.symbol)
         self._check_fundable(epoch, info)
         me = self._tx.address
@@ -360,7 +364,7 @@ class PoolClient:
                                                                   if self._dev_chain else ""))
         erc20 = self._erc20(info.address)
         hashes = []
-        domain = self._permit_domain(erc20) if info.permit else None
+        domain = self._permit_domain(erc20) if info.permit and permit is not False else None
         if domain is not None:
             deadline = int(self._w3.eth.get_block("latest")["timestamp"]) + PERMIT_LIFETIME
             nonce = int(erc20.functions.nonces(me).call())

@@ -182,10 +182,28 @@ def test_fund_show_claim_to_the_last_unit(world: World) -> None:
                                           contract="BenefitDistributor")
     assert info.value.error_name == "BenefitDistributorNothingToClaim"
 
+    # Without a permit: an approval first, then the funding; none needed while the allowance lasts.
+    topped = pharma.pool.fund(epoch, "1.000000000000000007", permit=False)
+    assert not topped.permit and len(topped.transactions) == 2
+    pharma.transactor.call_function(pharma.pool._erc20(token.address).functions.approve(pharma.pool.address, 10),
+                                    contract=SETTLEMENT_TOKEN)
+    assert len(pharma.pool.fund(epoch, 10, permit=False).transactions) == 1
+    deposited += 10**18 + 17
+    grown = {a.account: a for a in hospital.pool.show(epoch).accounts}
+    for account, share in grown.items():  # a later funding only adds to what each is due
+        assert share.entitled >= shares[account].entitled
+        assert contract_view(hospital.pool, epoch, token.address, account) == (
+            share.claimable, share.entitled, share.claimed)
+    for fc in (hospital, clinic, patient, pharma):  # a claim pays what is due less what was claimed
+        again = fc.pool.claim([epoch]).total
+        assert again == grown[fc.address].entitled - paid[fc.address] > 0
+        paid[fc.address] += again
+
     after = cro.pool.show(epoch)
     assert after.claimed == sum(paid.values()) == hospital.pool.contract.functions.claimedTotal(
         epoch, token.address).call()
-    assert after.claimable == 0 and after.dust == view.dust
+    assert after.deposited == deposited and after.claimable == sum(
+        a.claimable for a in after.accounts) == sum(a.entitled - a.claimed for a in after.accounts)
     assert after.deposited == after.claimed + after.claimable + after.swept + after.dust
     assert {a.account: a.claimed for a in after.accounts} == paid
     assert hospital.pool.due_epochs() == []

@@ -70,9 +70,14 @@ def show_pool(v: PoolView) -> None:
             ("budgets", ", ".join(f"{part} {_amount(b, t)}" for part, b in v.budgets.items())),
             ("points", ", ".join(f"{part} {total}" for part, total in v.totals.items())),
             *([("swept", f"{_amount(v.swept, t)} to epoch {v.swept_to}")] if v.swept_to is not None else [])])
-    table("Shares", ("account", *PARTS, "entitled", "claimed", "claimable"),
-          [(who(a.account, names), *(_amount(a.parts[p], t) if p in a.parts else "" for p in PARTS),
-            _amount(a.entitled, t), _amount(a.claimed, t), _amount(a.claimable, t)) for a in v.accounts])
+    from fullchain.distribution import format_amount
+
+    def units(amount: int) -> str:  # the table's title names the token once
+        return format_amount(amount, t.decimals)
+
+    table(f"Shares ({t.symbol})", ("account", *PARTS, "entitled", "claimed", "claimable"),
+          [(who(a.account, names), *(units(a.parts[p]) if p in a.parts else "" for p in PARTS),
+            units(a.entitled), units(a.claimed), units(a.claimable)) for a in v.accounts])
     swept = f" + swept {_amount(v.swept, t)}" if v.swept else ""
     click.echo(f"balance: deposits {_amount(v.deposited, t)} = claims {_amount(v.claimed, t)} + remaining "
                f"{_amount(v.claimable, t)}{swept} + dust {_amount(v.dust, t)}")
