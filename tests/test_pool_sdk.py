@@ -285,3 +285,45 @@ def test_sweep_after_the_deadline_moves_the_rest_to_a_later_epoch(world: World) 
         pharma.pool.propose_sweep(epoch, target)
     with pytest.raises(NothingToClaim, match="was swept into epoch"):
         hospital.pool.claim([epoch])
+
+
+def test_on_anvil_the_index_agrees_with_the_contract_to_the_last_unit(tmp_path: Path) -> None:
+    """The same epoch on a real node (its own anvil: the test moves its clock): permit funding,
+    the index's shares against the contract's for every account, everyone's claim."""
+    from eth_account import Account
+    from fullchain.backends.rpc import open_rpc
+    from fullchain.transactions import Transactor
+
+    from .conftest import ANVIL_MNEMONIC, AnvilNode
+
+    node = AnvilNode()
+    try:
+        Account.enable_unaudited_hdwallet_features()
+        funder = Account.from_mnemonic(ANVIL_MNEMONIC)
+        rpc = open_rpc(node.url)
+        bank = Transactor(rpc, lambda: funder, funder.address)
+
+        def fund_accounts(addresses: list[str]) -> None:
+            for address in addresses:
+                bank.transfer(address, 10 * 10**18)
+
+        world = build_world(tmp_path / "home", chain=node.url, fund_accounts=fund_accounts)
+        pharma, hospital = world["pharma"], world["hospital"]
+        token = pharma.pool.token()
+        pharma.pool.mint(pharma.address, "100")
+        assert pharma.pool.fund(world.epoch, "99.999999999999999999").permit
+        view = hospital.pool.show(world.epoch)
+        assert len(view.accounts) == 4 and view.claimable == sum(a.entitled for a in view.accounts)
+        for share in view.accounts:
+            assert contract_view(hospital.pool, world.epoch, token.address, share.account) == (
+                share.claimable, share.entitled, 0)
+        for share in view.accounts:
+            name = next(n for n, fc in world.fcs.items() if fc.address == share.account)
+            assert world[name].pool.claim([world.epoch]).total == share.entitled
+        after = hospital.pool.show(world.epoch)
+        assert after.claimable == 0 and after.claimed == sum(a.entitled for a in view.accounts)
+        assert after.deposited == after.claimed + after.dust == 99_999_999_999_999_999_999
+        assert after.dust == after.deposited - pharma.pool.contract.functions.claimedTotal(
+            world.epoch, token.address).call()
+    finally:
+        node.stop()
