@@ -89,7 +89,7 @@ def test_demo_ends_with_the_epoch_shares(demo_run: tuple[Path, str]) -> None:
     from decimal import Decimal
 
     home, text = demo_run
-    tail = text[text.index("Points and shares"):]
+    tail = text[text.index("Points and shares"):text.index("Benefit distribution")]
     header = next(line for line in tail.splitlines() if "member" in line)
     assert re.findall(r"\w+", header) == ["member", *DIMENSIONS]
     rows = {}
