@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
@@ -48,6 +48,7 @@ contract BenefitDistributor is IBenefitDistributor, ReentrancyGuard {
     /// @dev A fixed split always has a non-zero part (they sum to BPS), so all-zero means unfixed.
     mapping(uint64 epoch => Split) private _epochSplits;
 
+    /// @notice Starts with `split_` and `claimWindow_`, paying out `meter_`'s epochs.
     /// @param consortium_ Whose executed call proposals govern this contract.
     /// @param meter_ Whose finalized epochs this contract pays out.
     /// @param split_ The split of epochs funded from now on.
@@ -291,7 +292,12 @@ contract BenefitDistributor is IBenefitDistributor, ReentrancyGuard {
         }
         _split = split;
         emit SplitChanged(
-            split.operations, split.operationsBps, split.patientsBps, split.dataBps, split.algorithmBps, split.computeBps
+            split.operations,
+            split.operationsBps,
+            split.patientsBps,
+            split.dataBps,
+            split.algorithmBps,
+            split.computeBps
         );
     }
 

@@ -19,6 +19,7 @@ contract SettlementToken is ERC20, ERC20Permit {
     /// @notice The caller is not an active governor of the consortium.
     error SettlementTokenNotGovernor(address caller);
 
+    /// @notice Deploys the token with no supply; governors mint.
     /// @param consortium_ Whose active governors may mint.
     constructor(IConsortium consortium_) ERC20("Fullchain Settlement", "FCS") ERC20Permit("Fullchain Settlement") {
         consortium = consortium_;

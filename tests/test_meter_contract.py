@@ -217,7 +217,9 @@ def test_late_dispute_early_finalize_and_finality(world: World) -> None:
     assert err.error_args == {"epoch": epoch, "open": 1}
 
     world.gov.govern(m, "resolve", rid, False)  # rejected: never counts
+    assert m.functions.finalizedAt(epoch).call() == 0
     receipt = world.stranger.call(m, "finalize", epoch)  # anyone may finalize
+    assert m.functions.finalizedAt(epoch).call() == world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     event = m.events.EpochFinalized().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert (event["dataTotal"], event["algorithmTotal"], event["computeTotal"]) == (0, 0, 21)
     assert m.functions.isFinalized(epoch).call()
@@ -225,6 +227,59 @@ def test_late_dispute_early_finalize_and_finality(world: World) -> None:
     # A longer dispute window later does not reopen a final epoch.
     world.gov.govern(m, "setDisputeWindow", 365 * 86400)
     reverts("ContributionMeterEpochFinalized", world.bob.call, m, "dispute", other, REASON)
+
+
+def patient_events(m, receipt, name: str) -> list[dict]:  # noqa: ANN001
+    return [dict(e["args"]) for e in getattr(m.events, name)().process_receipt(receipt, errors=DISCARD)]
+
+
+def test_patient_points_accrue_per_counted_record_and_leave_exactly(world: World) -> None:
+    m = world.meter()
+    consented, plain = world.dataset(patient=True), world.dataset(patient=False)
+    patient = world.patient.address
+
+    def patient_points() -> tuple[int, int]:
+        return m.functions.patientPoints(0, patient).call(), m.functions.totalPatientPoints(0).call()
+
+    rid = world.alice.submit(m, 0, 0, dataset_subject(consented, 1), 10)  # data weight 3: 30 points
+    assert patient_points() == (0, 0)  # submitted, not counted yet
+    receipt = world.dave.call(m, "attest", rid)
+    assert patient_events(m, receipt, "PatientPointsCounted") == [
+        {"recordId": rid, "epoch": 0, "patient": patient, "points": 30}]
+    assert patient_points() == (30, 30)
+    # Nothing for a dataset without consent, another dimension or a digest subject.
+    for kind, subject in ((0, dataset_subject(plain, 1)), (1, dataset_subject(consented, 1)), (0, b"\x01" * 32)):
+        receipt = world.dave.call(m, "attest", world.bob.submit(m, 0, kind, subject, 8))
+        assert patient_events(m, receipt, "PatientPointsCounted") == []
+    other = world.bob.submit(m, 0, 0, dataset_subject(consented, 2), 4)  # another version: the same consent
+    world.dave.call(m, "attest", other)
+    assert patient_points() == (42, 42)
+
+    # The patient withdraws consent; disputing the first record still takes out exactly its 30.
+    world.set_consent("setConsent", world.patient, consented, False)
+    receipt = world.bob.call(m, "dispute", rid, REASON)
+    assert patient_events(m, receipt, "PatientPointsWithdrawn") == [
+        {"recordId": rid, "epoch": 0, "patient": patient, "points": 30}]
+    assert patient_points() == (12, 12)
+    # Upheld, it counts again for its member, but under today's consent: not for the patient.
+    world.gov.govern(m, "resolve", rid, True)
+    assert m.functions.points(0, world.alice.address, 0).call() == 30
+    assert patient_points() == (12, 12)
+    world.set_consent("setConsent", world.patient, consented, True)
+    world.dave.call(m, "attest", world.carol.submit(m, 0, 0, dataset_subject(consented, 1), 1))
+    assert patient_points() == (15, 15)
+    receipt = world.alice.call(m, "dispute", other, REASON)
+    assert patient_events(m, receipt, "PatientPointsWithdrawn")[0]["points"] == 12
+    assert patient_points() == (3, 3)
+
+
+def test_a_meter_without_licensing_accrues_no_patient_points(world: World) -> None:
+    address, _ = deploy_meter(world.gov.tx, world.chain.w3, world.consortium, "0x" + "00" * 20, weights=WEIGHTS)
+    m = bind(world.chain.w3, CONTRIBUTION_METER, address)
+    assert m.functions.licensing().call() == "0x" + "00" * 20
+    rid = world.alice.submit(m, 0, 0, dataset_subject(world.dataset(patient=True), 1), 10)
+    world.dave.call(m, "attest", rid)
+    assert m.functions.totalPoints(0, 0).call() == 30 and m.functions.totalPatientPoints(0).call() == 0
 
 
 def test_governance_calls_and_their_limits(world: World) -> None:
