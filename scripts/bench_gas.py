@@ -22,10 +22,23 @@ transaction, the 21,000 base cost and calldata included.
 - record_access: the licensee recording a fetch of the licensed version.
 - license_revoke: the owner revoking that license.
 
+- meter_submit: a member's ContributionMeter.submit of a data record about a dataset version.
+- meter_attest: the attestation that makes a data record count (one attestation required) for a
+  dataset whose patient consented: the member's, the dimension's, the patient's and the
+  patients' totals all move.
+- pool_fund: BenefitDistributor.fund of an epoch's first deposit (SettlementToken transferFrom,
+  the balance measured around it, the epoch's split snapshot taken).
+- pool_claim_3 / pool_claim_300: a member's claim of its share of a finalized epoch in which 3,
+  resp. 300 members have points (the same kind of member in both: data points only, claiming
+  for the first time, after another member's claim of that epoch). claim_gas_ratio_300_vs_3 is
+  their ratio: a claim costs the same whatever the number of members.
+
 Measured in steady state: one dataset and one license request exist before the measured ones,
 so the registry's and the licensing contract's counters are not written from zero. The first
 registration and the first request of a fresh deployment, which pay for that once, are reported
-apart under "first_in_deployment" (not held to the goals).
+apart under "first_in_deployment" (not held to the goals). The distribution figures come from a
+second consortium of 300 hospitals, a governor, an attester and a patient, on the same anvil
+(started with a higher block gas limit and enough accounts for them).
 """
 from __future__ import annotations
 
@@ -42,6 +55,10 @@ from devnodes import ANVIL_MNEMONIC, Anvil
 ROOT = Path(__file__).resolve().parent.parent
 LICENSING = "DataUseLicensing"
 GOALS = {"dataset_register": 200_000, "license_grant": 150_000, "license_revoke": 50_000, "record_access": 60_000}
+RATIO_GOALS = {"claim_gas_ratio_300_vs_3": 1.05}
+MANY = 300  # members with points in the large epoch
+# 300 founders make a constructor larger than the initcode limit: a dev node may lift it.
+ANVIL_OPTIONS = ("--gas-limit", "1000000000", "--accounts", str(MANY + 5), "--disable-code-size-limit")
 RAW, DAG_PB = 0x55, 0x70
 STANDARD_SDTM, TIER_RESTRICTED = 1, 2
 DS = 7
@@ -68,7 +85,8 @@ def version_input(tag: str) -> tuple:
 
 
 ORDER = ("consortium_vote", "dataset_register", "dataset_version", "license_request", "license_grant",
-         "license_revoke", "record_access")
+         "license_revoke", "record_access", "meter_submit", "meter_attest", "pool_fund", "pool_claim_3",
+         "pool_claim_300")
 
 
 def measure(url: str) -> dict[str, int]:
@@ -139,6 +157,92 @@ def measure(url: str) -> dict[str, int]:
     return gas
 
 
+def measure_distribution(url: str) -> dict[str, int]:
+    """Gas of the metering and distribution transactions: epoch 0 with 3 members' points,
+    epoch 1 with MANY members' points, both finalized, funded and claimed."""
+    from eth_account import Account
+    from web3.logs import DISCARD
+
+    from fullchain.backends.rpc import open_rpc
+    from fullchain.consortium import Founder, deploy_consortium
+    from fullchain.contracts import (
+        BENEFIT_DISTRIBUTOR,
+        CONTRIBUTION_METER,
+        DATA_USE_LICENSING,
+        DATASET_REGISTRY,
+        SETTLEMENT_TOKEN,
+        bind,
+        deploy_contract,
+    )
+    from fullchain.metering.meter import dataset_subject, deploy_meter
+    from fullchain.models import Role
+    from fullchain.transactions import Transactor
+
+    w3 = open_rpc(url)
+    Account.enable_unaudited_hdwallet_features()
+    keys = [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(MANY + 3)]
+    gov, attester, patient, *members = (Transactor(w3, lambda a=a: a, a.address) for a in keys)
+    founders = [Founder(gov.address, Role.GOVERNOR, digest("hpke:gov")),
+                Founder(attester.address, Role.ATTESTER, digest("hpke:attester")),
+                Founder(patient.address, Role.PATIENT, digest("hpke:patient")),
+                *(Founder(m.address, Role.HOSPITAL, digest(f"hpke:m{i}")) for i, m in enumerate(members))]
+    consortium, _ = deploy_consortium(gov, w3, founders, threshold=1)
+    registry, _ = deploy_contract(gov, w3, DATASET_REGISTRY, consortium)
+    licensing, _ = deploy_contract(gov, w3, DATA_USE_LICENSING, consortium, registry)
+    receipt = members[0].call_function(bind(w3, DATASET_REGISTRY, registry).functions.registerDataset(
+        version_input("consented"), []), contract=DATASET_REGISTRY)
+    events = bind(w3, DATASET_REGISTRY, registry).events.DatasetRegistered()
+    dataset = events.process_receipt(receipt, errors=DISCARD)[0]["args"]["datasetId"]
+    members[0].call_function(bind(w3, DATA_USE_LICENSING, licensing).functions.requireConsent(
+        dataset, patient.address), contract=DATA_USE_LICENSING)
+    meter_address, _ = deploy_meter(gov, w3, consortium, licensing, epoch_length=3600, dispute_window=3600)
+    meter = bind(w3, CONTRIBUTION_METER, meter_address).functions
+    split = (gov.address, 1_000, 1_000, 4_000, 2_500, 1_500)
+    dist_address, _ = deploy_contract(gov, w3, BENEFIT_DISTRIBUTOR, consortium, meter_address, split, 90 * DAY)
+    dist = bind(w3, BENEFIT_DISTRIBUTOR, dist_address).functions
+    token_address, _ = deploy_contract(gov, w3, SETTLEMENT_TOKEN, consortium)
+    token = bind(w3, SETTLEMENT_TOKEN, token_address).functions
+    gas: dict[str, int] = {}
+    records = 0
+
+    def send(tx: Transactor, fn: Any, contract: str, key: str | None = None) -> None:
+        receipt = tx.call_function(fn, contract=contract)
+        if key:
+            gas[key] = int(receipt["gasUsed"])
+
+    def contribute(epoch: int, member: Transactor, subject: bytes, submit_key: str | None = None,
+                   attest_key: str | None = None) -> None:
+        nonlocal records
+        send(member, meter.submit(epoch, 0, subject, 1_000 + records, digest(f"evidence:{records}")),
+             CONTRIBUTION_METER, submit_key)
+        records += 1
+        send(attester, meter.attest(records), CONTRIBUTION_METER, attest_key)
+
+    def travel(seconds: int) -> None:
+        w3.provider.make_request("evm_increaseTime", [seconds])
+        w3.provider.make_request("evm_mine", [])
+
+    # epoch 0: three members; the third's submit and the consented record's attestation measured
+    contribute(0, members[1], digest("subject:1"))
+    contribute(0, members[0], dataset_subject(dataset, 1), attest_key="meter_attest")
+    contribute(0, members[2], dataset_subject(dataset + 1, 1), submit_key="meter_submit")
+    travel(3600)
+    for i, member in enumerate(members):  # epoch 1: every member
+        contribute(1, member, digest(f"subject:{i}"))
+    travel(2 * 3600)
+    send(gov, meter.finalize(0), CONTRIBUTION_METER)
+    send(gov, meter.finalize(1), CONTRIBUTION_METER)
+
+    send(gov, token.mint(gov.address, 10**24), SETTLEMENT_TOKEN)
+    send(gov, token.approve(dist_address, 10**24), SETTLEMENT_TOKEN)
+    send(gov, dist.fund(0, token_address, 10**21 + 7), BENEFIT_DISTRIBUTOR)
+    send(gov, dist.fund(1, token_address, 10**21 + 13), BENEFIT_DISTRIBUTOR, "pool_fund")
+    for epoch, claimer, key in ((0, members[2], "pool_claim_3"), (1, members[MANY // 2], "pool_claim_300")):
+        send(members[1], dist.claim(epoch, token_address), BENEFIT_DISTRIBUTOR)  # the epoch's first claim
+        send(claimer, dist.claim(epoch, token_address), BENEFIT_DISTRIBUTOR, key)
+    return gas
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
@@ -149,15 +253,17 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    anvil = Anvil()
+    anvil = Anvil(*ANVIL_OPTIONS)
     try:
         measured = measure(anvil.url)
+        measured.update(measure_distribution(anvil.url))
     finally:
         anvil.stop()
     gas = {k: measured[k] for k in ORDER}
     first = {k: measured[f"first_{k}"] for k in ("dataset_register", "license_request")}
-    result = {"gas": gas, "goals": GOALS, "met": {k: gas[k] <= goal for k, goal in GOALS.items()},
-              "first_in_deployment": first}
+    ratios = {"claim_gas_ratio_300_vs_3": round(gas["pool_claim_300"] / gas["pool_claim_3"], 4)}
+    met = {k: gas[k] <= goal for k, goal in GOALS.items()} | {k: ratios[k] <= goal for k, goal in RATIO_GOALS.items()}
+    result = {"gas": gas, "ratios": ratios, "goals": GOALS | RATIO_GOALS, "met": met, "first_in_deployment": first}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

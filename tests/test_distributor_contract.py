@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 import solcx
+
+import fullchain
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, given, settings
@@ -47,6 +49,7 @@ from fullchain.errors import TransactionReverted
 from fullchain.metering.meter import dataset_subject
 from fullchain.models import Role
 from fullchain.transactions import Transactor
+from scripts.devnodes import ANVIL_MNEMONIC, Anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 GAS = 2_000_000
@@ -586,6 +589,57 @@ def test_claim_many(world: World) -> None:
     assert world.balance(m1) == 1_000 * 4_000 // BPS // 2 + 3_000 * 1_500 // BPS
 
 
+# ---- deployment through the SDK ----
+
+def deploy_solo(chain: str, funder: Any = None) -> fullchain.Fullchain:
+    """A one-governor deployment made by `Fullchain.deploy` on `chain` (in $FULLCHAIN_HOME)."""
+    fullchain.init("solo", password="pw", chain=chain)
+    fc = fullchain.connect("solo", password="pw")
+    if funder is not None:
+        funder.transfer(fc.address, 10 * 10**18)
+    fc.deploy([fullchain.Founder(fc.address, Role.GOVERNOR, bytes.fromhex(fc.profile.hpke_public_key[2:]))],
+              threshold=1)
+    return fc
+
+
+@pytest.mark.parametrize("kind", ["embedded", "anvil"])
+def test_deploy_adds_the_distributor_and_on_dev_chains_the_token(kind: str, home: Path, anvil: Any) -> None:
+    if kind == "embedded":
+        fc = deploy_solo("embedded")
+    else:  # anvil's chain id is 31337: a development chain
+        Account.enable_unaudited_hdwallet_features()  # the session's funder is account 0: use another
+        dev = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/9")
+        fc = deploy_solo(anvil.url, Transactor(Web3(Web3.HTTPProvider(anvil.url)), lambda: dev, dev.address))
+    c = fc.contracts()
+    dist = bind(fc.w3, BENEFIT_DISTRIBUTOR, c[BENEFIT_DISTRIBUTOR])
+    assert dist.functions.meter().call() == c[CONTRIBUTION_METER]
+    assert dist.functions.consortium().call() == c[CONSORTIUM]
+    assert tuple(dist.functions.currentSplit().call()) == (fc.address, 1_000, 1_000, 4_000, 2_500, 1_500)
+    assert dist.functions.claimWindow().call() == 90 * 86400
+    assert bind(fc.w3, SETTLEMENT_TOKEN, c[SETTLEMENT_TOKEN]).functions.consortium().call() == c[CONSORTIUM]
+    assert bind(fc.w3, CONTRIBUTION_METER, c[CONTRIBUTION_METER]).functions.licensing().call() == c[DATA_USE_LICENSING]
+    if kind == "anvil":
+        return
+    # Adding a meter to a deployment that has none adds the distributor paying out its epochs.
+    token = c[SETTLEMENT_TOKEN]
+    deployment = fc.deploy_meter()
+    assert deployment.contracts[CONTRIBUTION_METER] != c[CONTRIBUTION_METER]
+    dist = bind(fc.w3, BENEFIT_DISTRIBUTOR, deployment.contracts[BENEFIT_DISTRIBUTOR])
+    assert dist.functions.meter().call() == deployment.contracts[CONTRIBUTION_METER]
+    assert deployment.contracts[SETTLEMENT_TOKEN] == token  # kept, not a second token
+
+
+def test_no_settlement_token_outside_dev_chains(home: Path) -> None:
+    node = Anvil("--chain-id", "4242")
+    try:
+        Account.enable_unaudited_hdwallet_features()
+        dev = Account.from_mnemonic(ANVIL_MNEMONIC)
+        fc = deploy_solo(node.url, Transactor(Web3(Web3.HTTPProvider(node.url)), lambda: dev, dev.address))
+        assert BENEFIT_DISTRIBUTOR in fc.contracts() and SETTLEMENT_TOKEN not in fc.contracts()
+    finally:
+        node.stop()
+
+
 # ---- the money invariants (embedded chain, random pools) ----
 
 points_or_none = st.one_of(st.just(0), st.integers(1, 10**12))
@@ -614,9 +668,9 @@ def embedded_world(embedded_chain: Any) -> tuple[World, Pools]:
     return w, _SHARED["embedded"]
 
 
-# Every example costs ~2 s of py-evm time (about 25 transactions): 20 keep this file within its
+# Every example costs ~1.5-2 s of py-evm time (about 25 transactions): 16 keep this file within its
 # minute; the other tests of this file cover the same rules with chosen numbers on both backends.
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(members=st.lists(member_points, min_size=1, max_size=MEMBERS), parts=split_parts,
        ops_is_member=st.booleans(), early=st.lists(amount, min_size=1, max_size=2),
        late=st.lists(amount, max_size=2), data=st.data())
