@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from .index import EventIndex
     from .view import View
+    from .distribution import PoolClient
     from .metering.meter import MeterClient
 
 # What `fullchain init` gives a new account on the embedded chain, from the development funds.
@@ -183,6 +184,16 @@ class Fullchain:
                            store=self.store, consortium=self.consortium, index=self.read_index,
                            datasets=lambda: self.datasets)
 
+    @cached_property
+    def pool(self) -> PoolClient:
+        """The BenefitDistributor: fund epochs' pools, claim shares, show them; split and sweep by proposal."""
+        from .distribution import PoolClient
+
+        return PoolClient(w3=self.w3, address=self.contract_address(BENEFIT_DISTRIBUTOR), transactor=self.transactor,
+                          consortium=self.consortium, index=self.read_index,
+                          settlement_token=self.contracts().get(SETTLEMENT_TOKEN), dev_chain=self._is_dev_chain(),
+                          signer=self._load_signer)
+
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD, meter: MeterParameters | None = None) -> Deployment:
         """Deploy the contracts, the Consortium with its founders first, and record their
@@ -243,7 +254,7 @@ class Fullchain:
                                 deployed_at=datetime.now(timezone.utc), deployer=self.address,
                                 block_number=block)
         save_deployment(self.home, deployment)
-        for cached in ("consortium", "datasets", "licensing", "meter"):
+        for cached in ("consortium", "datasets", "licensing", "meter", "pool"):
             self.__dict__.pop(cached, None)
         self._index = None  # the index follows the contracts it was opened for
         return deployment

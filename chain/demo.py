@@ -6,7 +6,11 @@ an outcome table that a model can learn from) are measured, valued by pharma for
 model, pharma's GPU job is recorded, an attester re-measures and attests every record, and the
 epoch is finalized. Finalizing waits for the epoch and its dispute window to pass: the demo
 deploys the meter with hour-long ones and advances the development chain's clock past them
-(eth-tester's time travel, which only a development chain has).
+(eth-tester's time travel, which only a development chain has). The clinic's table is from a
+consenting patient (the `volunteer` profile), whose consent earns it patient points. Last, the
+benefit distribution: the governors vote that the operations share goes to the cro (the
+attester's organisation), pharma funds the finalized epoch's pool with settlement tokens it
+mints on the development chain, and each hospital, the cro and the patient claim their shares.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .distribution import ClaimResult, Funding, PoolView
     from .metering.value import ValuationReport
 
 # Used only when FULLCHAIN_PASSWORD is not set; the CLI prints it so the user can reuse the profiles.
@@ -56,6 +61,10 @@ DISPUTE_WINDOW = 3600
 SITES = (("hospital", "H01", "FRA", 240, 1), ("clinic", "C02", "DEU", 80, 2))
 # pharma's GPU jobs of the epoch (job id, GPU-seconds): 4 GPU-hours and 1.5 GPU-hours.
 PHARMA_JOBS = (("4711", 14_400), ("4712", 5_400))
+# The patient whose consent the clinic's table carries (a pseudonymous member with the patient role).
+PATIENT = "volunteer"
+# What pharma puts into the finalized epoch's pool: divisible by nothing, so the rounding shows.
+POOL_FUNDING = "12345.678901234567890123"
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,10 @@ class DemoResult:
     records: list[MeterRecord]
     clock_advanced: int  # seconds the development chain's clock was moved forward
     epoch: MeterEpoch
+    split_proposal: int  # the governance vote that pays the operations share to the cro
+    funding: Funding
+    claims: dict[str, ClaimResult]  # profile -> what its claim paid
+    pool: PoolView
 
 
 def synthetic_trial_table(path: Path, *, site: str, country: str, subjects: int, seed: int,
@@ -123,7 +136,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     password = env_password or DEMO_PASSWORD
 
     profiles: dict[str, str] = {}
-    for name in ("hospital", "clinic", "pharma", "cro"):
+    for name in ("hospital", "clinic", "pharma", "cro", PATIENT):
         progress(f"creating profile {name}")
         profiles[name] = init(name, home=root, password=password).address
 
@@ -131,13 +144,15 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     clinic = connect("clinic", home=root, password=password)
     pharma = connect("pharma", home=root, password=password)
     cro = connect("cro", home=root, password=password)
+    patient = connect(PATIENT, home=root, password=password)
 
-    progress("deploying the contracts (founders: hospital, pharma as 2 of 2 governors, and the clinic; "
-             "contribution epochs of an hour, disputes for an hour after)")
+    progress(f"deploying the contracts (founders: hospital, pharma as 2 of 2 governors, the clinic, and {PATIENT}, "
+             "a patient; contribution epochs of an hour, disputes for an hour after)")
     founders = [
         Founder(hospital.address, Role.HOSPITAL | Role.GOVERNOR, _hpke(hospital.profile.hpke_public_key)),
         Founder(pharma.address, Role.PHARMA | Role.GOVERNOR, _hpke(pharma.profile.hpke_public_key)),
         Founder(clinic.address, Role.HOSPITAL, _hpke(clinic.profile.hpke_public_key)),
+        Founder(patient.address, Role.PATIENT, _hpke(patient.profile.hpke_public_key)),
     ]
     deployment = hospital.deploy(founders, threshold=2,
                                  meter=MeterParameters(epoch_length=EPOCH_LENGTH, dispute_window=DISPUTE_WINDOW))
@@ -180,6 +195,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     progress("clinic registers its trial table the same way; pharma obtains a license for it too")
     clinic_registration = clinic.datasets.register(sources["clinic"], _trial_metadata("C02", SITES[1][3]))
     clinic_id = clinic_registration.dataset_id
+    progress(f"the clinic's table is from a consenting patient: the clinic records that {PATIENT}'s consent is "
+             "required, and given (its data points will also count for the patient)")
+    clinic.licensing.require_consent(clinic_id, patient.address)
     clinic.licensing.grant(pharma.licensing.request(clinic_id, hmb, term_seconds=90 * 86400))
     progress("the cro asks both hospitals for read access to attest their data; both grant it")
     hospital.licensing.grant(cro.licensing.request(dataset_id, hmb, term_seconds=30 * 86400))
@@ -203,6 +221,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
                          hint="the demo runs on the embedded chain (a fresh FULLCHAIN_HOME)")
     progress(f"pharma finalizes epoch {epoch_number}: the points and shares are final")
     epoch = pharma.meter.finalize(epoch_number)
+    split_proposal, funding, claims, pool = _distribute(hospital, clinic, pharma, cro, patient, epoch_number, progress)
 
     return DemoResult(home=root, password_from_env=env_password is not None, profiles=profiles,
                       deployment=deployment, admitted_by_vote="cro", proposal_id=proposal_id,
@@ -210,7 +229,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
                       verified=verified, license_id=license_id, licensed_fetch=licensed, refusals=refusals,
                       clinic_registration=clinic_registration, valuation=valuation,
                       records=[pharma.meter.record(r.id) for r in records], clock_advanced=closes + 1 - now,
-                      epoch=epoch)
+                      epoch=epoch, split_proposal=split_proposal, funding=funding, claims=claims, pool=pool)
 
 
 def _trial_metadata(site: str, subjects: int) -> DatasetMetadata:
@@ -259,6 +278,33 @@ def _meter_epoch(hospital: Fullchain, clinic: Fullchain, pharma: Fullchain, atte
     progress("pharma submits the GPU time of its training jobs (measured from its job file); the cro attests")
     records.append(attested(pharma.meter.submit_compute(jobs)))
     return records, report
+
+
+def _distribute(hospital: Fullchain, clinic: Fullchain, pharma: Fullchain, cro: Fullchain, patient: Fullchain,
+                epoch: int, progress: Callable[[str], None]
+                ) -> tuple[int, Funding, dict[str, ClaimResult], PoolView]:
+    """The finalized epoch's pool: the split voted, funded by pharma, claimed by each hospital,
+    the cro and the patient (pharma leaves its compute share unclaimed for now)."""
+    from .distribution import make_split
+
+    current = hospital.pool.show(epoch).split
+    assert current is not None  # a deployed distributor always has a split
+    progress("hospital proposes that the operations share of the pools goes to the cro, the attester's "
+             "organisation (the rest of the split unchanged); pharma approves; hospital executes")
+    proposal = hospital.pool.propose_split(make_split(
+        cro.address, operations_bps=current.operations_bps, patients_bps=current.patients_bps,
+        data_bps=current.data_bps, algorithm_bps=current.algorithm_bps, compute_bps=current.compute_bps))
+    pharma.consortium.approve(proposal)
+    hospital.consortium.execute(proposal)
+    progress(f"pharma mints {POOL_FUNDING} settlement tokens (FCS) for itself: a development chain's token")
+    pharma.pool.mint(pharma.address, POOL_FUNDING)
+    progress(f"pharma funds epoch {epoch}'s pool with them (one transaction: an EIP-2612 permit)")
+    funding = pharma.pool.fund(epoch, POOL_FUNDING)
+    claims = {}
+    for fc in (hospital, clinic, cro, patient):
+        progress(f"{fc.profile.name} claims its share of epoch {epoch}")
+        claims[fc.profile.name] = fc.pool.claim([epoch])
+    return proposal, funding, claims, pharma.pool.show(epoch)
 
 
 def _refusal(attempt: Callable[[], object]) -> str:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "consent": ("license", "consent", "Patient consent for a dataset: require, give, withdraw."),
     "agent": ("agent", "agent", "Unlock once: a key agent opens encrypted titles without the password for a while."),
     "meter": ("meter", "meter", "Contribution metering: measure data, algorithm and compute; submit, attest, dispute."),
+    "pool": ("pool", "pool", "Benefit distribution: fund epochs' pools, claim shares, split and sweep by vote."),
     "audit": ("audit", "audit", "Auditors: the trail of a dataset or member, license-at-time-of-use checks."),
     "node-config": ("nodeconfig", "node_config", "Real networks: Besu QBFT validators, allowlists from governance, IPFS Cluster."),
     "demo": ("demo", "demo", "Play the consortium story on the embedded chain."),

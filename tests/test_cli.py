@@ -44,6 +44,7 @@ def test_demo_state_is_seen_by_a_separate_run(demo_home: Path) -> None:
         ("hospital", ["hospital", "governor"], "active"),
         ("pharma", ["pharma", "governor"], "active"),
         ("clinic", ["hospital"], "active"),
+        ("volunteer", ["patient"], "active"),
         ("cro", ["cro", "attester"], "active"),
     ]
     # Reads need no password at all.
@@ -56,7 +57,7 @@ def test_demo_refuses_to_overwrite_state(demo_home: Path) -> None:
     again = run_cli("demo", "--reset", "--json", env=PW)
     assert again.returncode == 0, again.stderr
     result = json.loads(again.stdout)
-    assert len(result["members"]) == 4
+    assert len(result["members"]) == 5
     epoch = result["epoch"]
     assert epoch["state"] == "finalized" and epoch["records"] == 5 and result["clock_advanced_seconds"] > 7200 - 60
     assert {r["kind"] for r in result["records"]} == {"data", "algorithm", "gpu"}
@@ -66,15 +67,29 @@ def test_demo_refuses_to_overwrite_state(demo_home: Path) -> None:
         shares = [m["shares_bps"][dim] for m in epoch["members"]]
         assert sum(points) == int(epoch["totals"][dim]) > 0
         assert 10_000 - len(shares) < sum(shares) <= 10_000  # each share is rounded down
+    # The pool: funded by pharma, claimed by the hospitals, the cro (operations) and the patient;
+    # every figure in base units, as strings.
+    pool, profiles = result["pool"], result["profiles"]
+    assert pool["epoch"] == epoch["epoch"] and pool["state"] == "open for claims"
+    assert pool["deposited"] == result["funding"]["amount"] == "12345678901234567890123"
+    assert pool["split"]["operations"] == profiles["cro"] and result["funding"]["permit"]
+    paid = {name: int(c["total"]) for name, c in result["claims"].items()}
+    assert set(paid) == {"hospital", "clinic", "cro", "volunteer"} and all(paid.values())
+    shares = {a["account"]: a for a in pool["accounts"]}
+    assert {name: int(shares[profiles[name]]["claimed"]) for name in paid} == paid
+    assert int(shares[profiles["pharma"]]["claimable"]) == int(shares[profiles["pharma"]]["entitled"]) > 0
+    assert int(pool["deposited"]) == sum(paid.values()) + int(pool["claimable"]) + int(pool["dust"])
+    assert 0 <= int(pool["dust"]) <= 5 + 4 * len(paid) and pool["swept"] == "0"
 
 
 def test_demo_ends_with_the_epoch_shares(demo_run: tuple[Path, str]) -> None:
     """The last table: each member's points and share in the three dimensions, per dimension
     adding up to the epoch's total and to 100% (less what rounding each share down leaves)."""
     import re
+    from decimal import Decimal
 
     home, text = demo_run
-    tail = text[text.index("Points and shares"):]
+    tail = text[text.index("Points and shares"):text.index("Benefit distribution")]
     header = next(line for line in tail.splitlines() if "member" in line)
     assert re.findall(r"\w+", header) == ["member", *DIMENSIONS]
     rows = {}
@@ -89,6 +104,15 @@ def test_demo_ends_with_the_epoch_shares(demo_run: tuple[Path, str]) -> None:
         assert 100 - 0.03 < sum(float(r[i][1]) for r in rows.values()) <= 100
     assert float(rows["pharma"][2][1]) == 100 and int(rows["hospital"][0][0]) > int(rows["clinic"][0][0])
     assert "advanced the development chain's clock" in text and "state            finalized" in text
+    # Then the pool, to the last unit.
+    pool = text[text.index("Benefit distribution, epoch"):]
+    for name in ("hospital", "clinic", "cro", "volunteer"):
+        assert re.search(rf"^  {name} claimed [0-9.]+ FCS$", pool, flags=re.M), name
+    balance = re.search(r"^balance: deposits ([0-9.]+) FCS = claims ([0-9.]+) FCS \+ remaining ([0-9.]+) FCS "
+                        r"\+ dust ([0-9.]+) FCS$", pool, flags=re.M)
+    assert balance is not None, pool
+    units = [round(Decimal(x) * 10**18) for x in balance.groups()]
+    assert units[0] == 12_345_678_901_234_567_890_123 == units[1] + units[2] + units[3]
 
 
 def test_governance_round_trip(demo_home: Path) -> None:
@@ -241,10 +265,10 @@ def test_people_read_profile_names_and_what_happened(demo_home: Path) -> None:
     # Governance messages in words, not the contract's enum names.
     _ok("init", "--profile", "patient01")
     proposed = _ok("-p", "hospital", "member", "propose", "admit", "patient01", "--roles", "patient")
-    assert "proposal 2: admit patient01 as patient" in proposed
-    _ok("-p", "pharma", "member", "vote", "2")
-    executed = _ok("-p", "cro", "member", "execute", "2")
-    assert executed.strip() == "executed proposal 2: admit patient01 as patient"
+    assert "proposal 3: admit patient01 as patient" in proposed  # the demo's: admission, split
+    _ok("-p", "pharma", "member", "vote", "3")
+    executed = _ok("-p", "cro", "member", "execute", "3")
+    assert executed.strip() == "executed proposal 3: admit patient01 as patient"
     assert "admit patient01 as patient" in _ok("-p", "cro", "member", "proposals")
 
     # Requiring consent is not giving it.

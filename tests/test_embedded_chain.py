@@ -135,9 +135,9 @@ def test_concurrent_cli_writers_both_land(home: Path) -> None:
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     ids = sorted(json.loads(o[0])["proposal_id"] for o in outs)
-    assert ids == [2, 3]  # proposal 1 was the demo's admission
+    assert ids == [3, 4]  # proposals 1 and 2 were the demo's admission and pool split
     listed = run_cli("--profile", "cro", "member", "proposals", "--json", env=env)
-    assert [p["id"] for p in json.loads(listed.stdout)] == [1, 2, 3]
+    assert [p["id"] for p in json.loads(listed.stdout)] == [1, 2, 3, 4]
 
 
 def test_malformed_lock_timeout_is_a_config_error(home: Path) -> None:

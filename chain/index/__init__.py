@@ -12,7 +12,7 @@ sync rebuilds it.
 """
 from typing import TYPE_CHECKING, Any
 
-from ._index import DatasetEntry, EventIndex, IndexedEvent, open_index
+from ._index import DatasetEntry, EventIndex, IndexedEvent, PoolFigures, open_index
 from ._schema import index_path
 
 if TYPE_CHECKING:
@@ -28,4 +28,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DatasetEntry", "EventIndex", "IndexedEvent", "SyncResult", "index_path", "open_index"]
+__all__ = ["DatasetEntry", "EventIndex", "IndexedEvent", "PoolFigures", "SyncResult", "index_path", "open_index"]

@@ -385,3 +385,78 @@ def _attestations_required(conn: sqlite3.Connection, a: dict[str, Any], block: i
 def _weight(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     conn.execute("INSERT OR REPLACE INTO meter_settings VALUES (?, ?)", (f"weight:{a['kind']}", str(a["newWeight"])))
     return None, None, None
+
+
+def _add_text(conn: sqlite3.Connection, sql_get: str, sql_put: str, key: tuple[Any, ...], delta: int,
+              *extra: Any) -> None:
+    # uint256 sums kept as decimal text (SQLite integers stop at 2**63).
+    row = conn.execute(sql_get, key).fetchone()
+    conn.execute(sql_put, (*key, str((int(row[0]) if row else 0) + delta), *extra))
+
+
+def _patient_points(conn: sqlite3.Connection, a: dict[str, Any], sign: int) -> None:
+    _add_text(conn, "SELECT points FROM meter_patient_points WHERE epoch = ? AND patient = ?",
+              "INSERT OR REPLACE INTO meter_patient_points VALUES (?, ?, ?)", (a["epoch"], a["patient"]),
+              sign * int(a["points"]))
+
+
+@handles("PatientPointsCounted")
+def _patient_points_counted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _patient_points(conn, a, +1)
+    return _record_dataset(conn, a["recordId"]), None, a["patient"]
+
+
+@handles("PatientPointsWithdrawn")
+def _patient_points_withdrawn(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _patient_points(conn, a, -1)
+    return _record_dataset(conn, a["recordId"]), None, a["patient"]
+
+
+# ---- BenefitDistributor ----
+
+# IBenefitDistributor.Split, in declaration order.
+SPLIT_FIELDS = ("operations", "operationsBps", "patientsBps", "dataBps", "algorithmBps", "computeBps")
+
+
+@handles("SplitChanged")
+def _split_changed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO pool_settings VALUES ('split', ?)",
+                 (json.dumps({k: a[k] for k in SPLIT_FIELDS}),))
+    return None, None, a["operations"]
+
+
+@handles("SplitFixed")
+def _split_fixed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    row = conn.execute("SELECT value FROM pool_settings WHERE key = 'split'").fetchone()
+    conn.execute("INSERT OR REPLACE INTO pool_splits VALUES (?, ?, ?)", (a["epoch"], row[0] if row else None, ts))
+    return None, None, None
+
+
+@handles("ClaimWindowChanged")
+def _claim_window(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO pool_settings VALUES ('claim_window', ?)", (str(a["window"]),))
+    return None, None, None
+
+
+@handles("Funded")
+def _funded(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _add_text(conn, "SELECT amount FROM pool_funds WHERE epoch = ? AND token = ? AND funder = ?",
+              "INSERT INTO pool_funds VALUES (?, ?, ?, ?, ?) ON CONFLICT (epoch, token, funder) "
+              "DO UPDATE SET amount = excluded.amount",
+              (a["epoch"], a["token"], a["funder"]), int(a["amount"]), ts)
+    return None, None, a["funder"]
+
+
+@handles("Claimed")
+def _claimed(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    _add_text(conn, "SELECT amount FROM pool_claims WHERE epoch = ? AND token = ? AND account = ?",
+              "INSERT OR REPLACE INTO pool_claims VALUES (?, ?, ?, ?)",
+              (a["epoch"], a["token"], a["account"]), int(a["amount"]))
+    return None, None, a["account"]
+
+
+@handles("Swept")
+def _swept(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    conn.execute("INSERT OR REPLACE INTO pool_sweeps VALUES (?, ?, ?, ?, ?)",
+                 (a["epoch"], a["token"], a["toEpoch"], str(a["amount"]), ts))
+    return None, None, None

@@ -8,9 +8,18 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 
-from ..contracts import CONSORTIUM, CONTRIBUTION_METER, DATA_USE_LICENSING, DATASET_REGISTRY, artifact
+from ..contracts import (
+    BENEFIT_DISTRIBUTOR,
+    CONSORTIUM,
+    CONTRIBUTION_METER,
+    DATA_USE_LICENSING,
+    DATASET_REGISTRY,
+    SETTLEMENT_TOKEN,
+    artifact,
+)
 
-CONTRACT_NAMES = (CONSORTIUM, DATASET_REGISTRY, DATA_USE_LICENSING, CONTRIBUTION_METER)
+CONTRACT_NAMES = (CONSORTIUM, DATASET_REGISTRY, DATA_USE_LICENSING, CONTRIBUTION_METER, BENEFIT_DISTRIBUTOR,
+                  SETTLEMENT_TOKEN)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,26 @@ class IndexedEvent(_Model):
     args: dict[str, Any]
     dataset_id: int | None
     license_id: int | None
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """The indexed figures of one epoch's pool of one token (see EventIndex.pool_figures).
+    Amounts and points are exact integers (base units)."""
+
+    epoch: int
+    token: str
+    funds: list[tuple[str, int]]  # (funder, amount) in order of first funding
+    claims: dict[str, int]  # account -> claimed in total
+    sweep: tuple[int, int, int] | None  # (to epoch, amount, block time)
+    fixed: bool  # funded at least once: the split is the epoch's snapshot
+    split: dict[str, Any] | None  # the snapshot (IBenefitDistributor.Split fields), when fixed
+    current_split: dict[str, Any] | None  # the split in force now
+    claim_window: int | None
+    finalized_at: int | None
+    points: dict[str, dict[str, int]]  # member -> dimension -> points (members with points only)
+    totals: dict[str, int]
+    patient_points: dict[str, int]  # patient -> points (patients with points only)
 
 
 class EventIndex:
@@ -600,6 +621,52 @@ class EventIndex:
         return MeterEpoch(epoch=epoch, start=_utc(start), end=_utc(end), window_closes_at=_utc(closes),
                           state=state, open_disputes=open_disputes, totals=totals,  # type: ignore[arg-type]
                           members=members, records=records)
+
+    # ---- benefit distribution ----
+
+    def pool_figures(self, epoch: int, token: str) -> PoolFigures:
+        """What BenefitDistributor's shares of (`epoch`, `token`) are computed from, as indexed:
+        deposits, claims, sweep, the epoch's split, and the epoch's points (members by
+        dimension, patients). Not judged here: fullchain.distribution applies the contract's rule."""
+        from ..metering.meter import DIMENSIONS
+
+        token = to_checksum_address(token)
+        funds = [(r[0], int(r[1])) for r in self._conn.execute(
+            "SELECT funder, amount FROM pool_funds WHERE epoch = ? AND token = ? ORDER BY first_at, funder",
+            (epoch, token))]
+        claims = {r[0]: int(r[1]) for r in self._conn.execute(
+            "SELECT account, amount FROM pool_claims WHERE epoch = ? AND token = ? ORDER BY account", (epoch, token))}
+        sweep = self._conn.execute("SELECT to_epoch, amount, swept_at FROM pool_sweeps WHERE epoch = ? AND token = ?",
+                                   (epoch, token)).fetchone()
+        fixed = self._conn.execute("SELECT split FROM pool_splits WHERE epoch = ?", (epoch,)).fetchone()
+        settings = dict(self._conn.execute("SELECT key, value FROM pool_settings").fetchall())
+        final = self._conn.execute("SELECT finalized_at FROM meter_epochs WHERE epoch = ?", (epoch,)).fetchone()
+        points: dict[str, dict[str, int]] = {}
+        totals = dict.fromkeys(DIMENSIONS, 0)
+        for member, dimension, value in self._conn.execute(
+                "SELECT p.member, p.dimension, p.points FROM meter_points p LEFT JOIN members m ON m.account = p.member "
+                "WHERE p.epoch = ? ORDER BY coalesce(m.position, 1e9), p.member", (epoch,)):
+            if int(value):
+                points.setdefault(member, dict.fromkeys(DIMENSIONS, 0))[DIMENSIONS[dimension]] = int(value)
+                totals[DIMENSIONS[dimension]] += int(value)
+        patients = {r[0]: int(r[1]) for r in self._conn.execute(
+            "SELECT patient, points FROM meter_patient_points WHERE epoch = ? ORDER BY patient", (epoch,)) if int(r[1])}
+        return PoolFigures(
+            epoch=epoch, token=token, funds=funds, claims=claims,
+            sweep=(sweep[0], int(sweep[1]), sweep[2]) if sweep else None,
+            fixed=fixed is not None, split=json.loads(fixed[0]) if fixed and fixed[0] else None,
+            current_split=json.loads(settings["split"]) if "split" in settings else None,
+            claim_window=int(settings["claim_window"]) if "claim_window" in settings else None,
+            finalized_at=final[0] if final else None, points=points, totals=totals, patient_points=patients)
+
+    def pool_tokens(self, epoch: int | None = None) -> list[str]:
+        """The tokens an epoch's pool (or any pool) was ever funded with."""
+        where, args = ("WHERE epoch = ?", (epoch,)) if epoch is not None else ("", ())
+        return [r[0] for r in self._conn.execute(f"SELECT DISTINCT token FROM pool_funds {where} ORDER BY token", args)]
+
+    def meter_final_epochs(self) -> list[tuple[int, int]]:
+        """Every finalized epoch and the block time it was finalized at, in epoch order."""
+        return [(r[0], r[1]) for r in self._conn.execute("SELECT epoch, finalized_at FROM meter_epochs ORDER BY epoch")]
 
     # ---- events ----
 

@@ -9,13 +9,14 @@ from typing import Any
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
                 "members", "proposals", "approvals", "allowed_accounts", "allowed_nodes", "settings",
                 "meter_records", "meter_attestations", "meter_disputes", "meter_points", "meter_epochs",
-                "meter_segments", "meter_settings")
+                "meter_segments", "meter_settings", "meter_patient_points", "pool_funds", "pool_claims",
+                "pool_sweeps", "pool_splits", "pool_settings")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -137,6 +138,25 @@ CREATE TABLE IF NOT EXISTS meter_epochs (epoch INTEGER PRIMARY KEY, finalized_at
 CREATE TABLE IF NOT EXISTS meter_segments (first_epoch INTEGER PRIMARY KEY, start INTEGER NOT NULL,
                                            length INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meter_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Data points that also accrued to a dataset's consenting patient (PatientPointsCounted less
+-- PatientPointsWithdrawn), as ContributionMeter.patientPoints.
+CREATE TABLE IF NOT EXISTS meter_patient_points (epoch INTEGER NOT NULL, patient TEXT NOT NULL, points TEXT NOT NULL,
+                                                 PRIMARY KEY (epoch, patient));
+
+-- BenefitDistributor: what each funder put into an epoch's pool of a token (sweeps into an
+-- epoch are fundings by the distributor itself), what each account claimed, and the sweeps.
+CREATE TABLE IF NOT EXISTS pool_funds (epoch INTEGER NOT NULL, token TEXT NOT NULL, funder TEXT NOT NULL,
+                                       amount TEXT NOT NULL, first_at INTEGER NOT NULL,
+                                       PRIMARY KEY (epoch, token, funder));
+CREATE TABLE IF NOT EXISTS pool_claims (epoch INTEGER NOT NULL, token TEXT NOT NULL, account TEXT NOT NULL,
+                                        amount TEXT NOT NULL, PRIMARY KEY (epoch, token, account));
+CREATE TABLE IF NOT EXISTS pool_sweeps (epoch INTEGER NOT NULL, token TEXT NOT NULL, to_epoch INTEGER NOT NULL,
+                                        amount TEXT NOT NULL, swept_at INTEGER NOT NULL, PRIMARY KEY (epoch, token));
+-- The split an epoch's pool was fixed with at its first funding (SplitFixed): the split in
+-- force then, as JSON (NULL if no SplitChanged came before it).
+CREATE TABLE IF NOT EXISTS pool_splits (epoch INTEGER PRIMARY KEY, split TEXT, fixed_at INTEGER NOT NULL);
+-- 'split' (JSON of the current split) and 'claim_window' (seconds).
+CREATE TABLE IF NOT EXISTS pool_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 

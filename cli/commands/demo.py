@@ -11,6 +11,7 @@ from ..names import named, who
 from ..output import emit_json, is_json, say
 from .member import member_rows, MEMBER_COLUMNS
 from .meter_chain import show_epoch
+from .pool import show_pool
 
 
 @click.command()
@@ -18,8 +19,9 @@ from .meter_chain import show_epoch
 @click.option("--reset", is_flag=True, help="Delete the profiles, keys and embedded chain in FULLCHAIN_HOME first.")
 def demo(reset: bool) -> None:
     """Play the consortium story on the embedded chain in a fresh FULLCHAIN_HOME: membership,
-    an encrypted dataset, licenses used, refused and revoked, and an epoch of contribution
-    metering (data, algorithm, compute), measured, attested and finalized."""
+    an encrypted dataset, licenses used, refused and revoked, an epoch of contribution
+    metering (data, algorithm, compute), measured, attested and finalized, and its pool funded
+    and claimed."""
     started = time.monotonic()
     result = run_demo(reset=reset, progress=lambda step: say(f"- {step}"))
     names = {address: name for name, address in result.profiles.items()}
@@ -30,7 +32,9 @@ def demo(reset: bool) -> None:
                    "license_id": result.license_id, "licensed_fetch": result.licensed_fetch,
                    "refusals": result.refusals, "clinic_registration": result.clinic_registration,
                    "valuation": result.valuation, "records": result.records,
-                   "clock_advanced_seconds": result.clock_advanced, "epoch": result.epoch})
+                   "clock_advanced_seconds": result.clock_advanced, "epoch": result.epoch,
+                   "split_proposal": result.split_proposal, "funding": result.funding, "claims": result.claims,
+                   "pool": result.pool})
         return
     from ..output import table
 
@@ -58,6 +62,19 @@ def demo(reset: bool) -> None:
     click.echo(f"The demo advanced the development chain's clock by {result.clock_advanced} s (time travel) to end the "
                f"epoch and its dispute window, then finalized it:")
     show_epoch(result.epoch)
+    _show_distribution(result, names)
     secret = "the password in FULLCHAIN_PASSWORD" if result.password_from_env else f"the demo password '{DEMO_PASSWORD}'"
     click.echo(f"\nState is in {result.home}; the profiles {', '.join(result.profiles)} are protected by {secret}.")
     click.echo(f"Try: fullchain --profile hospital member list   (the demo took {time.monotonic() - started:.0f} s)")
+
+
+def _show_distribution(result, names: dict[str, str]) -> None:  # noqa: ANN001 (a DemoResult)
+    from fullchain.distribution import format_amount
+
+    pool, token = result.pool, result.pool.token
+    click.echo(f"\nBenefit distribution, epoch {pool.epoch}: the governors voted (proposal {result.split_proposal}) that "
+               f"the operations share goes to the cro; pharma funded the pool with "
+               f"{format_amount(result.funding.amount, token.decimals, token.symbol)} in one transaction (EIP-2612 permit)")
+    for name, claim in result.claims.items():
+        click.echo(f"  {name} claimed {format_amount(claim.total, token.decimals, token.symbol)}")
+    show_pool(pool)
