@@ -72,8 +72,8 @@ def check_priority_window(duration_seconds: int, derived_from: list[int] | tuple
         raise InvalidInput(f"a dataset with a priority window has at most {MAX_PRIORITY_PARENTS} parents, "
                            f"not {len(derived_from)}", hint="name each parent once, or register without --priority")
     if not MIN_PRIORITY_WINDOW <= duration_seconds <= MAX_PRIORITY_WINDOW:
-        raise InvalidInput(f"a priority window of {duration_seconds} s is out of range: it lasts from 1 day to "
-                           f"365 days", hint="e.g. --priority 90d")
+        raise InvalidInput(f"a priority window of {duration_seconds / 86400:g} days ({duration_seconds} s) is out of "
+                           "range: it lasts from 1 day to 365 days", hint="e.g. --priority 90d")
 
 
 class LicensingClient:

@@ -48,8 +48,8 @@ def _registered(reg) -> None:  # noqa: ANN001
     note = " (finished an interrupted registration)" if reg.resumed else ""
     fields([("dataset", reg.dataset_id), ("version", reg.version), ("cid", reg.cid),
             ("commitment", reg.commitment), ("size", f"{reg.size} bytes")]
-           + ([("priority until", f"{reg.priority_closes_at:%Y-%m-%d %H:%M} UTC (only owners of its parent "
-                                  "datasets may request it until then)")] if reg.priority_closes_at else []))
+           + ([("priority", f"window open until {reg.priority_closes_at:%Y-%m-%d %H:%M} UTC: only owners of its "
+                            "parent datasets may request it until then")] if reg.priority_closes_at else []))
     if note:
         click.echo(note.strip())
 
@@ -231,7 +231,7 @@ def show(dataset_id: int, storage: str | None) -> None:
             ("derived from", ", ".join(map(str, info.derived_from)) or "-"),
             ("latest cid", latest.payload_cid), ("commitment", latest.commitment),
             ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier),
-            ("priority window", _priority(closes, fc.licensing.chain_time()))])
+            ("priority", _priority(closes, fc.licensing.chain_time()))])
     if meta is not None:
         fields([("description", meta.description or "-"), ("domain", meta.domain or "-"),
                 ("subjects", meta.subject_count if meta.subject_count is not None else "-"),
@@ -241,11 +241,11 @@ def show(dataset_id: int, storage: str | None) -> None:
 
 def _priority(closes: datetime | None, now: datetime) -> str:
     if closes is None:
-        return "none"
+        return "no window"
     when = f"{closes:%Y-%m-%d %H:%M} UTC"
     if closes > now:
-        return f"open until {when}: only owners of its parent datasets may request it until then"
-    return f"closed {when}"
+        return f"window open until {when}: only owners of its parent datasets may request it until then"
+    return f"window closed {when}"
 
 
 def _measured(meta) -> list[tuple[str, str]]:  # noqa: ANN001
