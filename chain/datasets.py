@@ -146,18 +146,31 @@ class DatasetsClient:
     # ---- register ----
 
     def register(self, path: Path, metadata: DatasetMetadata, *, derived_from: Sequence[int] = (),
-                 allow_identifiers: str | None = None, progress: Progress = _no_progress) -> Registration:
+                 allow_identifiers: str | None = None, priority: int | None = None,
+                 progress: Progress = _no_progress) -> Registration:
         """Register `path` as a new dataset owned by this profile.
 
         The file is measured and red-line checked first (fullchain.metering): a file with direct
         identifiers is refused with IdentifiersFound before anything is uploaded or sent, unless
         `allow_identifiers` gives the reason to share it anyway. The figures, what the check did
-        and the reason go into the metadata document (encrypted unless the tier is public)."""
+        and the reason go into the metadata document (encrypted unless the tier is public).
+
+        `priority` (seconds, 1 to 365 days; only with `derived_from`) then opens the dataset's
+        priority window (LicensingClient.declare_priority_window) in a second transaction: until
+        it closes, only owners of the parents may request it. Should the run stop between the
+        two, running it again finishes it (the window counts from that declaration)."""
         for parent in derived_from:
             self._dataset_raw(parent)
+        if priority is not None:
+            from .licensing import check_priority_window
+
+            check_priority_window(priority, list(derived_from))
+            if self._licensing is None:
+                raise InvalidInput("this client was made without licensing, which a priority window needs",
+                                   hint="use fullchain.connect(...)")
         intent = _intent(metadata, allow_identifiers)
         metadata = self._precheck(path, metadata, allow_identifiers)
-        return self._register_once(path, metadata, None, list(derived_from), progress, intent)
+        return self._register_once(path, metadata, None, list(derived_from), progress, intent, priority)
 
     def add_version(self, dataset_id: int, path: Path, metadata: DatasetMetadata, *,
                     allow_identifiers: str | None = None, progress: Progress = _no_progress) -> Registration:
@@ -231,7 +244,8 @@ class DatasetsClient:
         return bundle
 
     def _register_once(self, path: Path, metadata: DatasetMetadata, dataset_id: int | None,
-                       derived_from: list[int], progress: Progress, intent: bytes) -> Registration:
+                       derived_from: list[int], progress: Progress, intent: bytes,
+                       priority: int | None = None) -> Registration:
         """Register or finish registering, one run at a time per (file, metadata, target): a
         run that had to wait for another takes that run's result instead of registering the
         file a second time."""
@@ -255,8 +269,22 @@ class DatasetsClient:
                 # registering the file again as yet another version.
                 deliveries = self._licensing().deliver_keys(dataset_id, self.version(dataset_id, registration.version))
                 registration = registration.model_copy(update={"deliveries": deliveries})
+            if priority is not None:
+                registration = self._declare_priority(registration, priority)
             self._journal.finish(key, registration.dataset_id, registration.version)
         return registration
+
+    def _declare_priority(self, registration: Registration, priority: int) -> Registration:
+        """The registration's second transaction. As with key deliveries, the journal entry
+        outlives the anchoring until it is done: a run stopped in between is finished by the same
+        command, which finds the anchored dataset and declares the window then. The chain says
+        whether it is declared, so a run stopped after the declaration never declares twice."""
+        assert self._licensing is not None  # checked by `register`
+        licensing = self._licensing()
+        closes = licensing.priority_window(registration.dataset_id)
+        if closes is None:
+            closes = licensing.declare_priority_window(registration.dataset_id, priority)
+        return registration.model_copy(update={"priority_closes_at": closes})
 
     def _register(self, path: Path, digest: bytes, size: int, metadata: DatasetMetadata, meta_bytes: bytes,
                   key: str, dataset_id: int | None, derived_from: list[int], progress: Progress) -> Registration:

@@ -222,6 +222,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, *, reset: bool = False,
     progress(f"pharma finalizes epoch {epoch_number}: the points and shares are final")
     epoch = pharma.meter.finalize(epoch_number)
     split_proposal, funding, claims, pool = _distribute(hospital, clinic, pharma, cro, patient, epoch_number, progress)
+    refusals["cro in the priority window"] = _priority_use(hospital, pharma, cro, [dataset_id, clinic_id], valuation,
+                                                           work, progress)
 
     return DemoResult(home=root, password_from_env=env_password is not None, profiles=profiles,
                       deployment=deployment, admitted_by_vote="cro", proposal_id=proposal_id,
@@ -307,13 +309,37 @@ def _distribute(hospital: Fullchain, clinic: Fullchain, pharma: Fullchain, cro: 
     return proposal, funding, claims, pharma.pool.show(epoch)
 
 
+def _priority_use(hospital: Fullchain, pharma: Fullchain, cro: Fullchain, parents: list[int],
+                  valuation: ValuationReport, work: Path, progress: Callable[[str], None]) -> str:
+    """Hospitals that provide data get priority use of the results made from it: pharma's result,
+    derived from both hospitals' datasets, opens with a 90-day priority window; the cro, which
+    provided none of them, is refused (the refusal, naming the day the window closes, is
+    returned); the hospital's request is accepted and granted."""
+    result = work / "pharma-result.csv"
+    write_private(result, "analysis,target,sites,accuracy_pct\n"
+                          f"{valuation.model},{valuation.target},H01+C02,{valuation.grand_accuracy:.2f}\n")
+    progress("pharma registers its result, derived from both hospitals' datasets, with a 90-day priority window "
+             "for them")
+    registration = pharma.datasets.register(
+        result, build_metadata(title="FCDEMO01 outcome model from sites H01 and C02 (synthetic)",
+                               domain="cardiometabolic", data_use=["HMB"], tier="restricted"),
+        derived_from=parents, priority=90 * 86400)
+    hmb = parse_purpose("DUO:0000006")
+    progress("the cro, which provided none of that data, requests the result during the window")
+    refusal = _refusal(lambda: cro.licensing.request(registration.dataset_id, hmb, term_seconds=30 * 86400))
+    progress(f"refused: {refusal}")
+    progress("hospital, which provided data for it, requests the result: accepted, and pharma grants it")
+    pharma.licensing.grant(hospital.licensing.request(registration.dataset_id, hmb, term_seconds=90 * 86400))
+    return refusal
+
+
 def _refusal(attempt: Callable[[], object]) -> str:
     """What the SDK said when it refused; the story expects a refusal, anything else is a bug."""
     try:
         attempt()
     except NotAuthorized as exc:
         return exc.diagnostics()
-    raise AssertionError("the demo expected this fetch to be refused")
+    raise AssertionError("the demo expected this to be refused")
 
 
 def _hpke(hex_key: str) -> bytes:

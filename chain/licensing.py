@@ -21,7 +21,7 @@ from web3.logs import DISCARD
 
 from .addresses import to_account
 from .consortium import ConsortiumClient
-from .contracts import DATA_USE_LICENSING, bind, decode_revert, revert_bytes
+from .contracts import DATA_USE_LICENSING, DATASET_REGISTRY, bind, decode_revert, revert_bytes
 from .crypto import KeyBundle, unwrap_key, wrap_key_for
 from .duo import Purpose, modifier_codes, modifier_mask
 from .errors import InvalidInput, NotAuthorized, TransactionReverted, UnknownDataset
@@ -36,6 +36,44 @@ if TYPE_CHECKING:
 _STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 ACCESS_FETCH = 0
 ZERO32 = b"\0" * 32
+# DataUseLicensing's MIN_PRIORITY_WINDOW, MAX_PRIORITY_WINDOW and MAX_PRIORITY_PARENTS: a
+# registration checks them before anything is uploaded, so that its second transaction (the
+# declaration) cannot be refused after the first (the dataset) went through.
+MIN_PRIORITY_WINDOW = 86400
+MAX_PRIORITY_WINDOW = 365 * 86400
+MAX_PRIORITY_PARENTS = 16
+
+
+class PriorityWindowOpen(NotAuthorized):
+    """A request refused because the dataset is in its priority window: until ``closes_at``
+    only owners of its parent datasets (``parents``) may request it."""
+
+    error_name = "DataUseLicensingPriorityWindow"
+
+    def __init__(self, dataset_id: int, closes_at: datetime, parents: list[int]) -> None:
+        when = f"{closes_at:%Y-%m-%d %H:%M} UTC"
+        named = ", ".join(map(str, parents))
+        super().__init__(f"dataset {dataset_id} is in its priority window until {when}: until then only the owners "
+                         f"of the datasets it derives from ({named}) may request it",
+                         hint=f"ask the owner of a parent dataset, or request after {when}")
+        self.dataset_id = dataset_id
+        self.closes_at = closes_at
+        self.parents = parents
+        # As TransactionReverted's, so that `--json` carries the contract's own error too.
+        self.error_args = {"datasetId": dataset_id, "closesAt": int(closes_at.timestamp())}
+
+
+def check_priority_window(duration_seconds: int, derived_from: list[int] | tuple[int, ...]) -> None:
+    """What the contract would refuse in a declaration, for a dataset with these parents."""
+    if not derived_from:
+        raise InvalidInput("a priority window needs parent datasets: only a dataset derived from others has one",
+                           hint="register it with its parents (--derived-from ID), or without --priority")
+    if len(derived_from) > MAX_PRIORITY_PARENTS:
+        raise InvalidInput(f"a dataset with a priority window has at most {MAX_PRIORITY_PARENTS} parents, "
+                           f"not {len(derived_from)}", hint="name each parent once, or register without --priority")
+    if not MIN_PRIORITY_WINDOW <= duration_seconds <= MAX_PRIORITY_WINDOW:
+        raise InvalidInput(f"a priority window of {duration_seconds / 86400:g} days ({duration_seconds} s) is out of "
+                           "range: it lasts from 1 day to 365 days", hint="e.g. --priority 90d")
 
 
 class LicensingClient:
@@ -64,7 +102,13 @@ class LicensingClient:
         digest = hashlib.sha256(justification.read_bytes()).digest() if justification else ZERO32
         fn = self.contract.functions.request(dataset_id, purpose.number, purpose.disease_bytes, modifiers,
                                              term_seconds, digest)
-        receipt = self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+        try:
+            receipt = self._tx.call_function(fn, contract=DATA_USE_LICENSING)
+        except TransactionReverted as exc:
+            if exc.error_name == PriorityWindowOpen.error_name:
+                closes = int(exc.error_args["closesAt"])
+                raise PriorityWindowOpen(dataset_id, _utc(closes), self._parents(dataset_id)) from None
+            raise
         return self.contract.events.LicenseRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["licenseId"]
 
     def grant(self, license_id: int, *, expires_in: int | None = None, purpose: Purpose | None = None,
@@ -201,6 +245,39 @@ class LicensingClient:
         required, patient, given = self.contract.functions.consent(dataset_id).call()
         return required, patient, given
 
+    # ---- priority use ----
+
+    def declare_priority_window(self, dataset_id: int, duration_seconds: int) -> datetime:
+        """Open the priority window of `dataset_id` (owned by this profile, derived from other
+        datasets), for `duration_seconds` (1 to 365 days) from now: until it closes, only owners
+        of its parent datasets may request it. Once per dataset. Returns when it closes."""
+        parents = self._parents(dataset_id)  # also a clear "no such dataset"
+        owner = self._dataset_owner(dataset_id)
+        if owner != self._tx.address:
+            raise NotAuthorized(f"dataset {dataset_id} is owned by {owner}, not by this profile ({self._tx.address})",
+                                hint="only the owner declares a dataset's priority window")
+        check_priority_window(duration_seconds, parents)
+        declared = self.priority_window(dataset_id)
+        if declared is not None:
+            raise InvalidInput(f"dataset {dataset_id} already declared its priority window (closing "
+                               f"{declared:%Y-%m-%d %H:%M} UTC)",
+                               hint="a window is declared once: it is neither extended nor opened again")
+        receipt = self._tx.call_function(self.contract.functions.declarePriorityWindow(dataset_id, duration_seconds),
+                                         contract=DATA_USE_LICENSING)
+        event = self.contract.events.PriorityWindowDeclared().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        return _utc(event["closesAt"])
+
+    def priority_window(self, dataset_id: int) -> datetime | None:
+        """When the priority window of `dataset_id` closes (it may have closed already); None if
+        it never declared one. Open while the chain's time is before it."""
+        closes = self.contract.functions.priorityWindow(dataset_id).call()
+        return _utc(closes) if closes else None
+
+    def _parents(self, dataset_id: int) -> list[int]:
+        self._dataset_owner(dataset_id)
+        registry = bind(self._w3, DATASET_REGISTRY, self.contract.functions.registry().call())
+        return list(registry.functions.derivedFrom(dataset_id).call())
+
     # ---- reads ----
 
     def get(self, license_id: int) -> License:
@@ -334,6 +411,11 @@ class LicensingClient:
     def _now(self) -> int:
         # Whether a license has expired, as the next block will see it.
         return self._chain_times()[1]
+
+    def chain_time(self) -> datetime:
+        """The time the next block will be checked at (expiry, priority windows): the chain's
+        clock, not this machine's."""
+        return _utc(self._now())
 
 
 def _duo_covers(granted: Purpose, wanted: Purpose) -> bool:

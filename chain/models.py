@@ -216,6 +216,8 @@ class Registration(_Model):
     resumed: bool = Field(description="True when an interrupted earlier run was completed")
     uploaded: bool = Field(description="False when the ciphertext was already stored")
     deliveries: KeyDelivery | None = Field(default=None, description="new versions: keys delivered to licensees")
+    priority_closes_at: datetime | None = Field(default=None, description="registered with a priority window: "
+                                                "when it closes")
 
 
 class FetchResult(_Model):

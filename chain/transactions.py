@@ -45,6 +45,13 @@ ERROR_HINTS: dict[str, str] = {
     "DataUseLicensingVersionErased": "that version was erased; use a version that still exists",
     "DataUseLicensingConsentWithdrawn": "the patient withdrew consent for this dataset or one it derives from",
     "DatasetRegistryLineageTooLarge": "declare at most that many ancestors in --derived-from lineage",
+    "DataUseLicensingPriorityWindow": "until the window closes (closesAt, unix seconds) only owners of the "
+                                      "dataset's parent datasets may request it; ask one of them, or request after",
+    "DataUseLicensingNoParents": "only a dataset registered with parents (--derived-from) has a priority window",
+    "DataUseLicensingTooManyParents": "a dataset with a priority window has at most `max` parents",
+    "DataUseLicensingPriorityAlreadyDeclared": "a priority window is declared once: it is neither extended nor "
+                                               "opened again",
+    "DataUseLicensingInvalidPriorityWindow": "a priority window lasts from 1 day to 365 days (min and max, in seconds)",
 }
 
 # How nodes say that a transaction's nonce is stale: geth/Besu/anvil "nonce too low", anvil

@@ -17,6 +17,12 @@ import {IDataUseLicensing} from "./IDataUseLicensing.sol";
 /// consent and by that of each ancestor the registry resolved at its registration (at most
 /// IDatasetRegistry.MAX_ANCESTORS, so the check stays bounded). A consent required on a parent
 /// after a copy was registered binds the copy as well, since the check runs at grant and use.
+/// Priority use: the owner of a dataset with parents may declare, once, a window of
+/// MIN_PRIORITY_WINDOW to MAX_PRIORITY_WINDOW from the declaration's block time. While the block
+/// time is before its end, `request` is refused (DataUseLicensingPriorityWindow, carrying the
+/// end) to every member that owns none of the dataset's direct parents; owners of a parent
+/// request as usual. The rule binds `request` only: requests made and licenses granted before the
+/// declaration are untouched, and once the window has closed anyone may request.
 contract DataUseLicensing is IDataUseLicensing {
     uint32 public constant NRES = 4;
     uint32 public constant GRU = 42;
@@ -27,6 +33,15 @@ contract DataUseLicensing is IDataUseLicensing {
     /// @dev A century: long enough for any real use, short enough that now + term cannot overflow.
     uint64 public constant MAX_TERM = 100 * 365 days;
     uint8 private constant _MAX_ACCESS_KIND = 2;
+    /// @notice Shortest priority window a derived dataset may declare.
+    uint64 public constant MIN_PRIORITY_WINDOW = 1 days;
+    /// @notice Longest priority window: a year of first use, after which the result is open to all.
+    uint64 public constant MAX_PRIORITY_WINDOW = 365 days;
+    /// @notice Most direct parents a dataset with a priority window may have: every request in
+    /// the window looks at each parent's owner, so the list is bounded at declaration. The
+    /// registry bounds the distinct ancestors (IDatasetRegistry's MAX_ANCESTORS, 16) but stores
+    /// `derivedFrom` as given, repeated ids included; this is the same number.
+    uint256 public constant MAX_PRIORITY_PARENTS = 16;
 
     IConsortium public immutable consortium;
     IDatasetRegistry public immutable registry;
@@ -67,6 +82,7 @@ contract DataUseLicensing is IDataUseLicensing {
     mapping(bytes32 slotKey => uint256 licenseId) private _current;
     mapping(uint256 datasetId => mapping(address delegate => Delegation)) private _delegates;
     mapping(uint256 datasetId => ConsentRecord) private _consents;
+    mapping(uint256 datasetId => uint64 closesAt) private _priorityCloses;
 
     /// @param consortium_ Whose members may request and hold licenses.
     /// @param registry_ Where datasets and their owners are recorded.
@@ -88,6 +104,7 @@ contract DataUseLicensing is IDataUseLicensing {
     ) external returns (uint256 licenseId) {
         uint32 admission = _checkMember(msg.sender);
         if (_dataset(datasetId).owner == msg.sender) revert DataUseLicensingOwnDataset(datasetId);
+        _checkPriority(datasetId);
         _checkPurpose(purpose, disease);
         if (term == 0 || term > MAX_TERM) revert DataUseLicensingInvalidTerm(term);
         licenseId = ++licenseCount;
@@ -215,6 +232,26 @@ contract DataUseLicensing is IDataUseLicensing {
         emit ConsentChanged(datasetId, msg.sender, given);
     }
 
+    // ---- priority use ----
+
+    /// @inheritdoc IDataUseLicensing
+    function declarePriorityWindow(uint256 datasetId, uint64 duration) external {
+        _checkOwner(datasetId);
+        uint64 closesAt = _priorityCloses[datasetId];
+        if (closesAt != 0) revert DataUseLicensingPriorityAlreadyDeclared(datasetId, closesAt);
+        uint256 parents = registry.derivedFrom(datasetId).length;
+        if (parents == 0) revert DataUseLicensingNoParents(datasetId);
+        if (parents > MAX_PRIORITY_PARENTS) {
+            revert DataUseLicensingTooManyParents(datasetId, parents, MAX_PRIORITY_PARENTS);
+        }
+        if (duration < MIN_PRIORITY_WINDOW || duration > MAX_PRIORITY_WINDOW) {
+            revert DataUseLicensingInvalidPriorityWindow(duration, MIN_PRIORITY_WINDOW, MAX_PRIORITY_WINDOW);
+        }
+        closesAt = uint64(block.timestamp) + duration;
+        _priorityCloses[datasetId] = closesAt;
+        emit PriorityWindowDeclared(datasetId, msg.sender, closesAt);
+    }
+
     // ---- views ----
 
     /// @inheritdoc IDataUseLicensing
@@ -278,7 +315,25 @@ contract DataUseLicensing is IDataUseLicensing {
         return (c.required, c.patient, c.given);
     }
 
+    /// @inheritdoc IDataUseLicensing
+    function priorityWindow(uint256 datasetId) external view returns (uint64 closesAt) {
+        return _priorityCloses[datasetId];
+    }
+
     // ---- internals ----
+
+    /// @dev Refuses the caller while `datasetId`'s priority window is open, unless it owns one of
+    /// the dataset's direct parents. The loop is bounded: a window is declared only for a dataset
+    /// with at most MAX_PRIORITY_PARENTS parents, and `derivedFrom` never changes afterwards.
+    function _checkPriority(uint256 datasetId) private view {
+        uint64 closesAt = _priorityCloses[datasetId];
+        if (block.timestamp >= closesAt) return;
+        uint256[] memory parents = registry.derivedFrom(datasetId);
+        for (uint256 i = 0; i < parents.length; ++i) {
+            if (registry.dataset(parents[i]).owner == msg.sender) return;
+        }
+        revert DataUseLicensingPriorityWindow(datasetId, closesAt);
+    }
 
     function _checkTerms(Record storage l, Terms calldata terms) private view {
         _checkPurpose(terms.purpose, terms.disease);

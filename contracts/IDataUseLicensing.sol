@@ -10,6 +10,9 @@ pragma solidity ^0.8.24;
 /// @dev A license shares its id with the request it answers. Purposes are DUO ids as numbers
 /// (DUO:0000007 is 7); a disease term is the ASCII of its CURIE (e.g. "MONDO:0005015"),
 /// left-aligned in a bytes32. Modifiers are a bitmask whose bits the SDK assigns to DUO ids.
+/// Priority use: the owner of a dataset derived from others may open a priority window once;
+/// until it closes, only owners of its direct parents may request it (the providers of the data
+/// a result was made from get first use of that result).
 interface IDataUseLicensing {
     enum Status {
         None,
@@ -64,6 +67,8 @@ interface IDataUseLicensing {
     event DelegateSet(uint256 indexed datasetId, address indexed delegate, bool allowed);
     event ConsentRequired(uint256 indexed datasetId, address indexed patient);
     event ConsentChanged(uint256 indexed datasetId, address indexed patient, bool given);
+    /// @notice The owner of `datasetId` opened its priority window, which closes at `closesAt`.
+    event PriorityWindowDeclared(uint256 indexed datasetId, address indexed owner, uint64 closesAt);
 
     error DataUseLicensingNotMember(address account);
     error DataUseLicensingNotOwner(uint256 datasetId, address caller);
@@ -89,11 +94,24 @@ interface IDataUseLicensing {
     error DataUseLicensingVersionErased(uint256 datasetId, uint32 version);
     error DataUseLicensingMembershipEnded(address account, uint32 recordedAdmission, uint32 currentAdmission);
     error DataUseLicensingDelegationEnded(uint256 datasetId, address delegate);
+    /// @notice `datasetId` is in its priority window until `closesAt`, and the caller owns none
+    /// of its parents.
+    error DataUseLicensingPriorityWindow(uint256 datasetId, uint64 closesAt);
+    /// @notice Only a dataset registered as derived from others may declare a priority window.
+    error DataUseLicensingNoParents(uint256 datasetId);
+    /// @notice `datasetId` has `parents` direct parents, more than a priority window allows (`max`).
+    error DataUseLicensingTooManyParents(uint256 datasetId, uint256 parents, uint256 max);
+    /// @notice `datasetId` already declared its priority window (closing at `closesAt`).
+    error DataUseLicensingPriorityAlreadyDeclared(uint256 datasetId, uint64 closesAt);
+    /// @notice A priority window lasts from `min` to `max` seconds; `duration` is outside.
+    error DataUseLicensingInvalidPriorityWindow(uint64 duration, uint64 min, uint64 max);
 
     /// @notice Asks the owner of `datasetId` for a license. Only members other than the owner.
     /// The requester's admission number (IConsortium.activeAdmission) is recorded: the request,
     /// and the license granted on it, end for good if that membership ends, even if the account
-    /// is admitted again.
+    /// is admitted again. While the dataset's priority window is open (see
+    /// `declarePriorityWindow`), only owners of its direct parents may request it; anyone else is
+    /// refused with DataUseLicensingPriorityWindow, which says when the window closes.
     function request(
         uint256 datasetId,
         uint32 purpose,
@@ -149,6 +167,14 @@ interface IDataUseLicensing {
     /// @notice The patient gives (`given` true) or withdraws consent for `datasetId`.
     function setConsent(uint256 datasetId, bool given) external;
 
+    /// @notice Opens the priority window of `datasetId`, a dataset registered as derived from
+    /// others: from now until now + `duration` (between MIN_PRIORITY_WINDOW and
+    /// MAX_PRIORITY_WINDOW), only owners of its direct parents (IDatasetRegistry.derivedFrom) may
+    /// request it. Owner only; once per dataset (a window can be neither extended nor reopened);
+    /// refused for a dataset without parents, or with more direct parents than
+    /// MAX_PRIORITY_PARENTS.
+    function declarePriorityWindow(uint256 datasetId, uint64 duration) external;
+
     /// @notice Whether `account` holds a license valid now for `datasetId` covering `purpose`
     /// (and `disease` for disease-specific research), following the DUO hierarchy.
     function isAuthorized(address account, uint256 datasetId, uint32 purpose, bytes32 disease)
@@ -175,4 +201,8 @@ interface IDataUseLicensing {
     /// @notice Whether `datasetId` itself needs consent, from whom, and whether it is given now
     /// (its ancestors' consent also binds it: see `isValid`).
     function consent(uint256 datasetId) external view returns (bool required, address patient, bool given);
+
+    /// @notice When the priority window of `datasetId` closes (0: none was declared). The window
+    /// is open while the block time is before `closesAt`.
+    function priorityWindow(uint256 datasetId) external view returns (uint64 closesAt);
 }

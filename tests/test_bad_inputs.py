@@ -98,15 +98,15 @@ def _cli_ok(home: Path, *args: str) -> str:
     return out.stdout
 
 
-# pharma's pending request on dataset 1, made after the demo's four licenses.
-PENDING = "5"
+# pharma's pending request on dataset 1, made after the demo's five licenses.
+PENDING = "6"
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
     root = tmp_path_factory.mktemp("bad-inputs")
     home = root / "home"
-    _cli_ok(home, "demo")  # dataset 1 of hospital; licenses 1-4 (pharma's on dataset 1 revoked)
+    _cli_ok(home, "demo")  # dataset 1 of hospital; licenses 1-5 (pharma's on dataset 1 revoked)
     out = _cli_ok(home, "-p", "pharma", "license", "request", "1", "--purpose", "HMB", "--term", "30d", "--json")
     assert str(json.loads(out)["request_id"]) == PENDING
     pristine = root / "pristine"

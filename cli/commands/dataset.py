@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..context import common_options, connect, view
 from ..names import resolve, who
 from ..output import emit_json, fields, is_json, table, to_jsonable
 from ..progress import file_size, transfer_progress
-from ..types import DATASET_ID, OFFSET, PAGE_SIZE, VERSION
+from ..types import DATASET_ID, DURATION, OFFSET, PAGE_SIZE, VERSION
 
 
 @click.group()
@@ -46,7 +47,9 @@ def _registered(reg) -> None:  # noqa: ANN001
         return
     note = " (finished an interrupted registration)" if reg.resumed else ""
     fields([("dataset", reg.dataset_id), ("version", reg.version), ("cid", reg.cid),
-            ("commitment", reg.commitment), ("size", f"{reg.size} bytes")])
+            ("commitment", reg.commitment), ("size", f"{reg.size} bytes")]
+           + ([("priority", f"window open until {reg.priority_closes_at:%Y-%m-%d %H:%M} UTC: only owners of its "
+                            "parent datasets may request it until then")] if reg.priority_closes_at else []))
     if note:
         click.echo(note.strip())
 
@@ -97,19 +100,24 @@ def _meta_from(kw: dict[str, Any], inherited: dict[str, Any] | None = None):  # 
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @meta_options
 @click.option("--derived-from", "derived_from", multiple=True, type=DATASET_ID, help="Parent dataset id; repeat.")
+@click.option("--priority", type=DURATION, help="With --derived-from: a priority window (1d to 365d, e.g. 90d) "
+                                                "during which only owners of the parents may request it.")
 @identifiers_options
-def register(file: Path, storage: str | None, derived_from: tuple[int, ...], allow_identifiers: bool,
-             reason: str | None, **meta: Any) -> None:
+def register(file: Path, storage: str | None, derived_from: tuple[int, ...], priority: int | None,
+             allow_identifiers: bool, reason: str | None, **meta: Any) -> None:
     """Encrypt FILE, store it, and anchor it on chain as a new dataset you own.
 
     The file is measured and red-line checked first: one with direct identifiers (names, national
     ids, phone numbers, e-mail, full birth dates, addresses) is refused unless overridden."""
     override = _override(allow_identifiers, reason)
+    if priority is not None and not derived_from:
+        raise click.UsageError("--priority needs --derived-from: only a dataset derived from others has a "
+                               "priority window")
     metadata = _meta_from(meta)
     fc = connect(storage=storage)
     with transfer_progress(file_size(file)) as progress:
         reg = fc.datasets.register(file, metadata, derived_from=derived_from, allow_identifiers=override,
-                                   progress=progress)
+                                   priority=priority, progress=progress)
     _registered(reg)
 
 
@@ -212,20 +220,32 @@ def show(dataset_id: int, storage: str | None) -> None:
     info = fc.datasets.get(dataset_id)
     latest = fc.datasets.version(dataset_id)
     meta = fc.datasets.metadata(dataset_id)
+    closes = fc.licensing.priority_window(dataset_id)
     if is_json():
-        emit_json({"dataset": info, "latest": latest, "metadata": meta})
+        emit_json({"dataset": info, "latest": latest, "metadata": meta,
+                   "priority_closes_at": closes.isoformat() if closes else None})
         return
     fields([("dataset", info.dataset_id), ("title", info.title or "(encrypted: no key for this profile)"),
             ("owner", who(info.owner, fc.local_names())),
             ("versions", _versions(info.version_count, [v.version for v in fc.datasets.history(dataset_id) if v.erased])),
             ("derived from", ", ".join(map(str, info.derived_from)) or "-"),
             ("latest cid", latest.payload_cid), ("commitment", latest.commitment),
-            ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier)])
+            ("size", f"{latest.size} bytes"), ("standard", latest.standard), ("tier", latest.tier),
+            ("priority", _priority(closes, fc.licensing.chain_time()))])
     if meta is not None:
         fields([("description", meta.description or "-"), ("domain", meta.domain or "-"),
                 ("subjects", meta.subject_count if meta.subject_count is not None else "-"),
                 ("data use", ", ".join(meta.data_use) or "-")])
         fields(_measured(meta))
+
+
+def _priority(closes: datetime | None, now: datetime) -> str:
+    if closes is None:
+        return "no window"
+    when = f"{closes:%Y-%m-%d %H:%M} UTC"
+    if closes > now:
+        return f"window open until {when}: only owners of its parent datasets may request it until then"
+    return f"window closed {when}"
 
 
 def _measured(meta) -> list[tuple[str, str]]:  # noqa: ANN001

@@ -42,7 +42,10 @@ def _one(lic: License) -> None:
               help="A document explaining the use; only its SHA-256 goes on chain.")
 def request(dataset_id: int, purpose: str, disease: str | None, modifiers: tuple[str, ...], term: int,
             justification: Path | None) -> None:
-    """Ask the owner of DATASET_ID for a license."""
+    """Ask the owner of DATASET_ID for a license.
+
+    While the dataset's priority window is open (`dataset show` says until when), only owners of
+    the datasets it derives from may request it."""
     p = parse_purpose(purpose, disease)
     lid = connect().licensing.request(dataset_id, p, modifiers=modifier_mask(modifiers), term_seconds=term,
                                       justification=justification)
