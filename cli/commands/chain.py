@@ -36,8 +36,8 @@ def chain() -> None:
 @click.option("--attestations", type=ATTESTATIONS, default=1, show_default=True,
               help="ContributionMeter: attestations a record needs to count.")
 @click.option("--meter-only", is_flag=True,
-              help="Only add a ContributionMeter to the deployment recorded for this chain (one made before "
-                   "metering existed), governed by its Consortium.")
+              help="Only add a ContributionMeter and its BenefitDistributor to the deployment recorded for "
+                   "this chain (one made before metering existed), governed by its Consortium.")
 def deploy(founders: tuple[str, ...], threshold: int | None, voting_period: int, epoch_length: int,
            dispute_window: int, attestations: int, meter_only: bool) -> None:
     """Deploy the contracts: the Consortium with its founding members, the dataset registry,
