@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from .crypto import KeyBundle
 
 _CONNECT_TIMEOUT = 2.0
+# sun_path holds 108 bytes on Linux, 104 on macOS; the socket's own name takes 30.
+_MAX_DIR_LENGTH = 70
 MAX_TTL = 12 * 3600
 DEFAULT_TTL = 600  # gpg-agent's default cache time
 
@@ -62,6 +64,8 @@ def socket_path(home: Path, profile: str) -> Path:
 def _private_dir() -> Path:
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     directory = base / f"fullchain-agent-{os.getuid()}"
+    if len(str(directory)) > _MAX_DIR_LENGTH and Path("/tmp").is_dir():  # a deep $TMPDIR
+        directory = Path("/tmp") / f"fullchain-agent-{os.getuid()}"
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
         st = directory.lstat()

@@ -3,8 +3,10 @@ agent's memory, reachable only through a private socket, and is gone when the ag
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,10 @@ def test_the_agent_ends_when_its_time_is_up(world: dict[str, Any]) -> None:
     assert not started.socket.exists()
 
 
-def test_a_directory_others_can_enter_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shared = tmp_path / "runtime"
-    shared.mkdir()
+def test_a_directory_others_can_enter_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 request: pytest.FixtureRequest) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="fcrt", dir="/tmp"))  # short: a deep one is not used at all
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
     (shared / f"fullchain-agent-{os.getuid()}").mkdir(mode=0o777)
     os.chmod(shared / f"fullchain-agent-{os.getuid()}", 0o777)
@@ -133,3 +136,19 @@ def test_cli_start_list_stop(world: dict[str, Any]) -> None:
     gone = run("agent", "status")
     assert gone.returncode == 1 and "no agent" in gone.stdout
     assert "sealed trial" not in run("dataset", "list").stdout
+
+
+def test_a_deep_temporary_directory_still_gives_a_usable_socket(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    path = agent.socket_path(tmp_path, "hospital")
+    assert len(str(path)) < 104
+    started = agent.start(tmp_path, "hospital", os.urandom(32), ttl=30)
+    try:
+        assert started.socket == path and agent.status(tmp_path, "hospital") is not None
+    finally:
+        agent.stop(tmp_path, "hospital")
