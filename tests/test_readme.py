@@ -60,6 +60,8 @@ def test_every_shell_block_of_the_readme_runs(tmp_path: Path) -> None:
 
     demo = outputs[0]
     assert "refused, cro without a license: cro holds no license" in demo
-    datasets = outputs[-1]
+    datasets = next(out for block, out in zip(blocks, outputs) if "dataset erase" in block)
+    agent = next(out for block, out in zip(blocks, outputs) if "agent start" in block)
+    assert "agent for profile 'hospital' running" in agent and "agent for profile 'hospital' stopped" in agent
     assert "is NOT authorized to use dataset 1" in datasets
     assert "2 (1 erased)" in datasets
