@@ -21,4 +21,4 @@ echo "== artifacts: committed ABI/bytecode must match contracts/"
 echo "== static analysis: slither (fails on high severity) and solhint"
 "$PYTHON" scripts/lint_contracts.py
 echo "== pytest (one worker per core; each worker starts its own anvil and IPFS daemon)"
-"$PYTHON" -m pytest -n "${FULLCHAIN_TEST_WORKERS:-auto}" "$@"
+"$PYTHON" -m pytest -n "${FULLCHAIN_TEST_WORKERS:-auto}" --durations=20 "$@"

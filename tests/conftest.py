@@ -7,7 +7,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +139,31 @@ def run_cli(*args: str, env: dict[str, str | None] | None = None, timeout: float
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
     return subprocess.CompletedProcess(["fullchain", *args], code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, str]]:
+    """`fullchain demo` run once per worker and password (it takes ~25 s); tests get a copy."""
+    made: dict[str, tuple[Path, str]] = {}
+
+    def make(password: str) -> tuple[Path, str]:
+        if password not in made:
+            home = tmp_path_factory.mktemp("demo-template") / "home"
+            out = run_cli("demo", env={"FULLCHAIN_HOME": str(home), "FULLCHAIN_PASSWORD": password})
+            assert out.returncode == 0, out.stderr
+            made[password] = (home, out.stdout)
+        return made[password]
+
+    return make
+
+
+@pytest.fixture
+def demo_copy(home: Path, demo_template: Callable[[str], tuple[Path, str]]) -> Callable[[str], str]:
+    """Put a finished demo's state (profiles, chain, store, index) in this test's home; returns
+    the demo's output. Nothing in a home names its own path, so a copy is the same world."""
+    def copy(password: str) -> str:
+        template, stdout = demo_template(password)
+        shutil.copytree(template, home, symlinks=True)
+        return stdout
+
+    return copy

@@ -1,7 +1,8 @@
-"""The `fullchain` command as users run it: subprocesses, a real FULLCHAIN_HOME, exit codes."""
+"""The `fullchain` command as users run it: a real FULLCHAIN_HOME, output and exit codes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,10 @@ DIMENSIONS = ("data", "algorithm", "compute")
 
 
 @pytest.fixture
-def demo_run(home: Path) -> tuple[Path, str]:
-    out = run_cli("demo", env=PW)
-    assert out.returncode == 0, out.stderr
-    assert "hospital, governor" in out.stdout and "cro" in out.stdout
-    return home, out.stdout
+def demo_run(home: Path, demo_copy: Callable[[str], str]) -> tuple[Path, str]:
+    stdout = demo_copy(PW["FULLCHAIN_PASSWORD"])
+    assert "hospital, governor" in stdout and "cro" in stdout
+    return home, stdout
 
 
 @pytest.fixture

@@ -383,9 +383,9 @@ def test_admissions_are_numbered(c: Setup) -> None:
     assert tuple(fn.member(c.gov1._tx.address).call()[3:5]) == (1, 1)
 
 
-def test_cli_proposes_a_voting_period(home) -> None:  # noqa: ANN001
+def test_cli_proposes_a_voting_period(home, demo_copy) -> None:  # noqa: ANN001
     pw = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
-    assert run_cli("demo", env=pw).returncode == 0
+    demo_copy(pw["FULLCHAIN_PASSWORD"])
     out = run_cli("-p", "hospital", "member", "propose", "voting-period", "2d", env=pw)
     assert out.returncode == 0, out.stderr
     assert "voting period 2d" in out.stdout

@@ -3,6 +3,7 @@ embedded chain, each refusal distinct and with exit code 1."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,8 @@ def refused(*args: str) -> str:
 
 
 @pytest.fixture
-def story(home: Path, tmp_path: Path) -> Path:
-    demo = run_cli("demo", env=ENV)  # hospital, pharma, cro; dataset 1 owned by hospital
-    assert demo.returncode == 0, demo.stderr
+def story(home: Path, demo_copy: Callable[[str], str]) -> Path:
+    demo_copy(ENV["FULLCHAIN_PASSWORD"])  # hospital, pharma, cro; dataset 1 owned by hospital
     return home / "demo" / "dm.csv"
 
 
