@@ -138,12 +138,7 @@ def _ask(path: Path, request: dict[str, Any]) -> dict[str, Any] | None:
             s.settimeout(_CONNECT_TIMEOUT)
             s.connect(str(path))
             s.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(s)
         return json.loads(data) if data else None
     except (OSError, ValueError):
         return None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FullchainError, InvalidInput, UnknownDataset
+from ..index import IndexedEvent
 
 if TYPE_CHECKING:
     from ..index import EventIndex
@@ -49,22 +50,11 @@ class Bound(_Model):
     time: int | None = None
 
 
-class TrailEvent(_Model):
+class TrailEvent(IndexedEvent):
     """One event of a trail: where (block, transaction, log) and when it happened, what it says
     (`args` as decoded from the log), whom it is about (`account`, named when a local profile
     holds it) and a one-line `summary` for people."""
 
-    block: int
-    tx_index: int
-    log_index: int
-    tx_hash: str
-    timestamp: datetime
-    contract: str
-    address: str
-    name: str
-    args: dict[str, Any]
-    dataset_id: int | None
-    license_id: int | None
     account: str | None
     account_name: str | None = None
     summary: str = ""
