@@ -30,7 +30,7 @@ from web3.logs import DISCARD
 
 from .addresses import to_account
 from .contracts import BENEFIT_DISTRIBUTOR, SETTLEMENT_TOKEN, bind
-from .errors import InvalidInput, NotDeployed, TransactionReverted
+from .errors import InvalidInput, NotDeployed
 from .models import BigInt
 from .transactions import Transactor
 
@@ -582,13 +582,7 @@ class PoolClient:
     # ---- internals ----
 
     def _send(self, fn: Any, *, contract: str = BENEFIT_DISTRIBUTOR) -> Any:
-        try:
-            return self._tx.call_function(fn, contract=contract)
-        except TransactionReverted as exc:
-            if exc.hint or exc.error_name not in _HINTS:
-                raise
-            raise TransactionReverted(exc.error_name, exc.error_args, contract=exc.contract, function=exc.function,
-                                      hint=_HINTS[exc.error_name]) from None
+        return self._tx.call_function(fn, contract=contract, hints=_HINTS)
 
     def _propose(self, fn: Any) -> int:
         return self._consortium.propose_call(self.address, bytes.fromhex(fn._encode_transaction_data()[2:]))

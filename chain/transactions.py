@@ -7,7 +7,7 @@ process used the same account) resynchronises once and retries.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -86,12 +86,22 @@ class Transactor:
         self._signer()
 
     def call_function(self, fn: ContractFunction | ContractConstructor, *, contract: str,
-                      value: int = 0) -> TxReceipt:
+                      value: int = 0, hints: Mapping[str, str] | None = None) -> TxReceipt:
         """Send `fn` (a bound contract function or constructor) and return its receipt.
 
         The gas estimate doubles as a preflight: a call the contract would refuse raises
         :class:`TransactionReverted` with the decoded custom error, and nothing is sent.
+        `hints`: the caller's fixes for custom errors that :data:`ERROR_HINTS` does not cover.
         """
+        try:
+            return self._call_function(fn, contract=contract, value=value)
+        except TransactionReverted as exc:
+            if exc.hint or not hints or exc.error_name not in hints:
+                raise
+            raise TransactionReverted(exc.error_name, exc.error_args, contract=exc.contract, function=exc.function,
+                                      hint=hints[exc.error_name]) from None
+
+    def _call_function(self, fn: ContractFunction | ContractConstructor, *, contract: str, value: int) -> TxReceipt:
         name = getattr(fn, "fn_name", "constructor")
         tx: dict[str, Any] = {"from": self.address, "value": value}
         try:

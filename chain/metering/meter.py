@@ -40,7 +40,7 @@ from web3.logs import DISCARD
 
 from ..consortium import ConsortiumClient
 from ..contracts import CONTRIBUTION_METER, bind, deploy_contract
-from ..errors import InvalidInput, TransactionReverted
+from ..errors import InvalidInput
 from ..models import (
     FigureDifference,
     MeterDimension,
@@ -495,13 +495,7 @@ class MeterClient:
         return [self._propose(fn) for fn in calls]
 
     def _send(self, fn: Any) -> Any:
-        try:
-            return self._tx.call_function(fn, contract=CONTRIBUTION_METER)
-        except TransactionReverted as exc:
-            if exc.hint or exc.error_name not in _HINTS:
-                raise
-            raise TransactionReverted(exc.error_name, exc.error_args, contract=exc.contract, function=exc.function,
-                                      hint=_HINTS[exc.error_name]) from None
+        return self._tx.call_function(fn, contract=CONTRIBUTION_METER, hints=_HINTS)
 
     def _propose(self, fn) -> int:  # noqa: ANN001
         return self._consortium.propose_call(self.address, bytes.fromhex(fn._encode_transaction_data()[2:]))
