@@ -21,4 +21,6 @@ echo "== artifacts: committed ABI/bytecode must match contracts/"
 echo "== static analysis: slither (fails on high severity) and solhint"
 "$PYTHON" scripts/lint_contracts.py
 echo "== pytest (one worker per core; each worker starts its own anvil and IPFS daemon)"
-"$PYTHON" -m pytest -n "${FULLCHAIN_TEST_WORKERS:-auto}" --durations=20 "$@"
+# loadfile: a module's tests run on one worker, in order, so a module fixture is built once and
+# tests that build on one another's state (the pool's fund -> claim -> sweep) see it.
+"$PYTHON" -m pytest -n "${FULLCHAIN_TEST_WORKERS:-auto}" --dist loadfile --durations=20 "$@"
