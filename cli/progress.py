@@ -31,6 +31,22 @@ def transfer_progress(size: int) -> Iterator:  # noqa: ANN401
         yield advance
 
 
+@contextmanager
+def stage_progress() -> Iterator:  # noqa: ANN401
+    """A `progress(stage, done, total)` callback (counts, not bytes); silent when it would not help."""
+    if is_json() or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    tasks: dict[str, TaskID] = {}
+    with Progress(TextColumn("{task.description:<11}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=Console(stderr=True), transient=True) as bar:
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+        yield update
+
+
 def file_size(path: Path) -> int:
     try:
         return path.stat().st_size

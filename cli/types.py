@@ -65,6 +65,20 @@ class Duration(click.ParamType):
         return seconds
 
 
+class Hash32(click.ParamType):
+    """A 32-byte hash as 0x followed by 64 hex digits (a block hash)."""
+
+    name = "hash"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"0x[0-9a-fA-F]{64}", text):
+            self.fail(f"'{value}' is not a block hash: give 0x followed by 64 hex digits", param, ctx)
+        return bytes.fromhex(text[2:])
+
+
 DATASET_ID = BoundedInt("dataset id", 1, UINT64_MAX)
 LICENSE_ID = BoundedInt("license id", 1, UINT64_MAX)
 REQUEST_ID = BoundedInt("request id", 1, UINT64_MAX)
@@ -72,5 +86,6 @@ PROPOSAL_ID = BoundedInt("proposal id", 1, UINT64_MAX)
 VERSION = BoundedInt("version number", 1, UINT32_MAX)
 THRESHOLD = BoundedInt("threshold", 1, UINT32_MAX)
 DURATION = Duration()
+HASH32 = Hash32()
 PAGE_SIZE = BoundedInt("limit", 1, 1_000_000)
 OFFSET = BoundedInt("offset", 0, UINT64_MAX)

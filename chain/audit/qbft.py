@@ -158,6 +158,11 @@ def _validator_set(validators: Sequence[str]) -> set[str]:
     return members
 
 
+def checked_address(text: str) -> str:
+    """`text` as a 0x lower-case address; VerificationFailed unless it is 20 bytes of hex."""
+    return "0x" + _address(text).hex()
+
+
 def _address(text: str) -> bytes:
     body = text[2:] if text[:2] in ("0x", "0X") else text
     try:

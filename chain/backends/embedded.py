@@ -20,6 +20,7 @@ import rlp
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 from eth.db.chain import ChainDB
+from eth.exceptions import TransactionNotFound
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import setup_tester_chain
 from eth_tester.exceptions import TransactionFailed
@@ -163,6 +164,8 @@ class EmbeddedProvider(EthereumTesterProvider):
             elif method == "debug_getRawHeader":
                 # eth-tester's block JSON pads extraData to 32 bytes, so only the raw header hashes right
                 delegator = lambda _tester, params: self._raw_header(params[0])  # noqa: E731
+            elif method == "eth_getRawTransactionByHash":  # audit bundles prove transactions from these
+                delegator = lambda _tester, params: self._raw_transaction(params[0])  # noqa: E731
             if delegator is None:
                 return self._error(-32601, f"method not supported by the embedded chain: {method}")
             try:
@@ -188,6 +191,12 @@ class EmbeddedProvider(EthereumTesterProvider):
             number = chain.get_canonical_head().block_number if number is None else int(number, 16)
             header = chain.get_canonical_block_header_by_number(number)
         return to_hex(rlp.encode(header))
+
+    def _raw_transaction(self, tx_hash: str) -> str | None:
+        try:
+            return to_hex(self._backend.chain.get_canonical_transaction(bytes.fromhex(tx_hash[2:])).encode())
+        except TransactionNotFound:
+            return None
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

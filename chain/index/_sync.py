@@ -153,17 +153,9 @@ class Syncer:
         contract = self._by_address.get(str(log["address"]).lower())
         if contract is None:
             return False
-        decoded = decode_log(contract, [bytes(t) for t in log["topics"]], bytes(log["data"]))
-        if decoded is None:
-            return False
-        name, args = decoded
-        dataset_id, license_id, account = apply_event(self._conn, name, args, number, timestamp)
-        self._conn.execute(
-            "INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (number, int(log["transactionIndex"]), int(log["logIndex"]), _hex(log["transactionHash"]), timestamp,
-             contract, checksum(str(log["address"])), name, json.dumps(args), dataset_id, license_id,
-             account))
-        return True
+        return store_event(self._conn, contract, str(log["address"]), number, int(log["transactionIndex"]),
+                           int(log["logIndex"]), _hex(log["transactionHash"]), timestamp,
+                           [bytes(t) for t in log["topics"]], bytes(log["data"]))
 
     def _block(self, number: int) -> Any:
         try:
@@ -210,6 +202,21 @@ class Syncer:
             self._conn.execute("DELETE FROM public_metadata WHERE metadata_cid NOT IN "
                                "(SELECT metadata_cid FROM versions)")
             set_meta(self._conn, "cursor", fork)
+
+
+def store_event(conn: sqlite3.Connection, contract: str, address: str, number: int, tx_index: int, log_index: int,
+                tx_hash: str, timestamp: int, topics: list[bytes], data: bytes) -> bool:
+    """Decode one log of `contract`, apply it to the state tables and file it in `events`; False
+    for a log the contract does not declare. Audit bundles fill their own index with it too."""
+    decoded = decode_log(contract, topics, data)
+    if decoded is None:
+        return False
+    name, args = decoded
+    dataset_id, license_id, account = apply_event(conn, name, args, number, timestamp)
+    conn.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 (number, tx_index, log_index, tx_hash, timestamp, contract, checksum(address), name,
+                  json.dumps(args), dataset_id, license_id, account))
+    return True
 
 
 def replay(conn: sqlite3.Connection) -> None:

@@ -2,21 +2,25 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from fullchain.audit.check import check_dataset, report_json
+from fullchain.audit.headers import BlockHeader
+from fullchain.audit.qbft import block_hash as qbft_block_hash
 from fullchain.audit.trail import DEFAULT_PAGE, Trail, dataset_trail, member_trail, parse_bound, trail_json
 
-from ..context import common_options, view
+from ..context import common_options, connect, view
 from ..names import named, resolve
 from ..output import is_json, table
-from ..types import DATASET_ID, OFFSET, PAGE_SIZE
+from ..progress import stage_progress
+from ..types import DATASET_ID, HASH32, OFFSET, PAGE_SIZE
 
 
 @click.group()
 def audit() -> None:
-    """Auditors: the trail of a dataset or member, and license-at-time-of-use checks."""
+    """Auditors: trails, license-at-time-of-use checks, and offline-verifiable bundles."""
 
 
 def _range_options(func):  # noqa: ANN001, ANN201
@@ -100,3 +104,73 @@ def check(dataset_id: int, every: bool) -> None:
                         f"{r.rule} ({named(r.detail, names)})" for r in x.violations)) for x in listed])
     if not report.ok:
         sys.exit(1)
+
+
+@audit.command()
+@common_options
+@click.argument("dataset_id", type=DATASET_ID)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write the bundle (JSON) to this file.")
+def bundle(dataset_id: int, output: Path) -> None:
+    """One file holding a dataset's trail with its proofs: headers, transactions, receipts, contracts."""
+    from fullchain.audit.bundle import build_bundle, write_bundle
+
+    fc = connect()
+    with stage_progress() as progress:
+        made = build_bundle(fc.w3, fc.read_index(), fc.contracts(), dataset_id, progress=progress)
+    size = write_bundle(made, output)
+    head = BlockHeader.from_rlp(bytes.fromhex(made["headers"][-1][2:]))
+    trusted = "0x" + (qbft_block_hash(head) if made["consensus"] == "qbft" else head.hash()).hex()
+    if is_json():
+        _emit({"path": str(output), "bytes": size, "dataset_id": str(dataset_id), "events": len(made["events"]),
+               "headers": len(made["headers"]), "blocks": len(made["blocks"]), "head": head.number,
+               "head_hash": trusted})
+        return
+    click.echo(f"Wrote {output} ({size:,} bytes): dataset {dataset_id}, {len(made['events'])} events, "
+               f"{len(made['blocks'])} blocks with their transactions and receipts, {len(made['headers'])} headers "
+               f"up to block {head.number}")
+    click.echo(f"Head block {head.number}: {trusted}  (an auditor checks it with --trust-block)")
+
+
+@audit.command("verify-bundle")
+@common_options
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trust-block", "trust_block", type=HASH32, help="Hash of the block you trust (the bundle's last).")
+@click.option("--validators", "validators_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="QBFT validator set: JSON list, Besu genesis.json, or one address per line.")
+def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file: Path | None) -> None:
+    """Check a bundle with no node and no network; exit 1 naming the first check that fails."""
+    from fullchain.audit.bundle import load_bundle, load_validators, verify_bundle
+    from fullchain.errors import VerificationFailed
+
+    validators = load_validators(validators_file) if validators_file else None
+    passed: list[tuple[str, str]] = []
+    as_json = is_json()
+
+    def heard(what: str, result: str) -> None:
+        passed.append((what, result))
+        if not as_json:
+            click.echo(f"ok    {what}: {result}")
+
+    try:
+        with verify_bundle(load_bundle(path), trust_block=trust_block, validators=validators,
+                           on_check=heard) as verified:
+            report = verified.report
+    except VerificationFailed as exc:
+        if as_json:
+            _emit({"ok": False, "passed": [{"check": w, "result": r} for w, r in passed],
+                   "failure": exc.message, "hint": exc.hint})
+            sys.exit(1)
+        click.echo(f"FAIL  {exc.message}")
+        raise
+    if as_json:
+        _emit({"ok": True, "dataset_id": str(report.dataset_id), "trusted": report.trusted,
+               "trusted_by": report.trusted_by, "checks": [{"check": w, "result": r} for w, r in report.checks]})
+        return
+    click.echo(f"Bundle verified: dataset {report.dataset_id}, trusted block {report.trusted} "
+               f"({_TRUSTED_BY[report.trusted_by]})")
+
+
+_TRUSTED_BY = {"--trust-block": "given with --trust-block",
+               "validators": "sealed by the validators given",
+               "bundle": "the bundle's own last header: compare it with a node you trust, or pass --trust-block"}
