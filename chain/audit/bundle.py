@@ -46,7 +46,7 @@ import rlp
 from eth_utils import keccak, to_checksum_address
 from trie import HexaryTrie
 
-from ..errors import AuditError, VerificationFailed
+from ..errors import AuditError, UnknownDataset, VerificationFailed
 from . import qbft
 from .check import CheckReport, check_events, evidence
 from .headers import BlockHeader, verify_header_chain
@@ -433,7 +433,10 @@ def verify_bundle(bundle: Mapping[str, Any], *, trust_block: bytes | None = None
         return _verify(bundle, trust_block, validators, on_check)
     except VerificationFailed:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except UnknownDataset:
+        raise VerificationFailed(f"dataset {bundle.get('dataset_id')} is not registered in the bundle's blocks",
+                                 hint="the bundle's dataset_id was altered, or its registration removed") from None
+    except Exception as exc:  # noqa: BLE001 (hostile input: anything that does not parse is a refusal)
         raise VerificationFailed(f"the bundle is malformed ({type(exc).__name__}: {exc})",
                                  hint="give a file written by `fullchain audit bundle`, unaltered") from None
 
