@@ -8,7 +8,7 @@ A dataset's trail holds its registration, versions, erasures and key bundles, ev
 request on it and what became of each (grants with their terms, rejections, revocations,
 renewals, supersessions, key deliveries, recorded accesses), consent changes, delegations and the
 contribution-meter records whose subject is one of its versions (the index files those under the
-dataset already, from the subject's bytes). A page is one indexed SQL query with LIMIT/OFFSET:
+dataset already, from the subject's bytes) and the pool claims those records earned. A page is one indexed SQL query with LIMIT/OFFSET:
 the first page of a trail of any length costs the same. Nothing here imports web3.
 """
 from __future__ import annotations
@@ -36,6 +36,11 @@ _COLUMNS = ("block", "tx_index", "log_index", "tx_hash", "timestamp", "contract"
             "dataset_id", "license_id", "account")
 _ORDER = "ORDER BY block, tx_index, log_index"
 _ACCESS_KINDS = {0: "fetch", 1: "compute", 2: "export"}
+# Pool claims that cite a dataset: its contributor's (or its consenting patient's) claim of an
+# epoch in which a meter record about the dataset counted points for them.
+_CLAIMS = ("(name = 'Claimed' AND EXISTS (SELECT 1 FROM events p WHERE p.dataset_id = :subject "
+           "AND p.name IN ('PointsCounted', 'PatientPointsCounted') AND p.account = events.account "
+           "AND json_extract(p.args, '$.epoch') = json_extract(events.args, '$.epoch')))")
 _LICENSE_STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 
 
@@ -105,7 +110,7 @@ def dataset_trail(index: EventIndex, dataset_id: int, *, start: Bound | None = N
     Events of its licenses belong to it even where the event itself does not name the dataset."""
     if index.dataset(dataset_id) is None:
         raise UnknownDataset(f"there is no dataset {dataset_id}", hint="list them with `fullchain dataset list`")
-    where = "(dataset_id = :subject OR license_id IN (SELECT id FROM licenses WHERE dataset_id = :subject))"
+    where = f"(dataset_id = :subject OR license_id IN (SELECT id FROM licenses WHERE dataset_id = :subject) OR {_CLAIMS})"
     total, events = _page(index, where, {"subject": dataset_id}, start, end, limit, offset, names or {})
     return Trail(subject=f"dataset {dataset_id}", dataset_id=dataset_id, total=total, offset=offset, limit=limit,
                  events=events)
