@@ -183,6 +183,11 @@ def test_qbft_bundles_verify_with_their_validators_and_a_forged_seal_is_refused(
         assert "every header sealed by at least 3 of the 4 validators" in dict(verified.report.checks)["commit seals"]
     with verify_bundle(sealed) as verified:
         assert dict(verified.report.checks)["commit seals"].startswith("not checked")
+    with verify_bundle(sealed, trust_block=_head_hash(sealed)) as verified:  # the trusted header names its set
+        assert "validators listed in the trusted block" in dict(verified.report.checks)["commit seals"]
+    swapped = copy.deepcopy(sealed)
+    swapped["validators"] = Network().validators
+    refused(swapped, "not those its last header lists")
     forged = copy.deepcopy(sealed)
     middle = len(forged["headers"]) // 2
     header = BlockHeader.from_rlp(bytes.fromhex(forged["headers"][middle][2:]))
@@ -301,6 +306,7 @@ def reforge(bundle: dict, net: Network, edit: Callable[[dict], None] | None = No
         headers.append(net.seal(unsealed, list(net.keys.values())[i % 2:][:3]))
     b["headers"] = ["0x" + h.rlp().hex() for h in headers]
     b["consensus"] = "qbft"
+    b["validators"] = net.validators
     blocks = {int(n): ([bytes.fromhex(t[2:]) for t in v["transactions"]], [bytes.fromhex(r[2:]) for r in v["receipts"]])
               for n, v in b["blocks"].items()}
     addresses = {name: c["address"] for name, c in b["contracts"].items()}

@@ -13,6 +13,7 @@ The bundle is one JSON document (format `fullchain-audit-bundle/1`, README "Audi
   receipt (its consensus encoding). Complete lists rather than single trie proofs: the verifier
   rebuilds both tries with `trie.HexaryTrie` and compares them with the header's transactionsRoot
   and receiptsRoot, which proves every log in them *and* that none was left out of those blocks;
+- `validators`: on a QBFT chain, the validator set its last header lists (else empty);
 - `contracts`: name -> address and the transaction that created it, proven like the rest: the
   creating transaction's sender and nonce give the address, its init code must begin with this
   SDK's compiled bytecode of that contract, its receipt must show success;
@@ -220,6 +221,7 @@ def build_bundle(w3: Web3, index: EventIndex, contracts: Mapping[str, str], data
 
     bundle: dict[str, Any] = {
         "format": FORMAT, "dataset_id": str(dataset_id), "chain_id": chain_id, "consensus": consensus,
+        "validators": qbft.parse_extra_data(headers[-1]).validators if consensus == "qbft" else [],
         "contracts": {name: {"address": addresses[name], "block": creations[name][0], "tx_index": creations[name][1]}
                       for name in sorted(addresses)},
         "headers": ["0x" + h.rlp().hex() for h in headers],
@@ -471,17 +473,29 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
                           f"parentHash the hash of the one before ({consensus} hashing), the last "
                           f"0x{hashes[-1].hex()}" + (" = the trusted block" if trust_block is not None
                                                      else " (not compared with a block you trust: --trust-block)"))
-    if validators:
-        if consensus != "qbft":
-            raise VerificationFailed("validators were given but the bundle's chain is not QBFT",
-                                     hint="commit seals exist on QBFT chains only; drop --validators")
+    # QBFT: the validator set the bundle states is the one its last header lists (hashed into it);
+    # seals are checked against the set given, or against the trusted header's own set.
+    stated = bundle["validators"]
+    if consensus == "qbft":
+        listed = qbft.parse_extra_data(headers[-1]).validators
+        if stated != listed:
+            raise VerificationFailed(f"the bundle's validators {stated} are not those its last header lists {listed}",
+                                     hint="the bundle's validator set was altered")
+    elif stated != []:
+        raise VerificationFailed("the bundle lists validators but its chain is not QBFT", hint="the bundle was altered")
+    if validators and consensus != "qbft":
+        raise VerificationFailed("validators were given but the bundle's chain is not QBFT",
+                                 hint="commit seals exist on QBFT chains only; drop --validators")
+    sealers = list(validators) if validators else (stated if consensus == "qbft" and trust_block is not None else None)
+    if sealers:
         for header in headers:
-            qbft.verify_qbft_header(header, validators)
-        report.add("commit seals", f"every header sealed by at least {qbft.quorum(len(set(validators)))} of the "
-                                   f"{len(set(validators))} validators given")
+            qbft.verify_qbft_header(header, sealers)
+        source = "given" if validators else "listed in the trusted block"
+        report.add("commit seals", f"every header sealed by at least {qbft.quorum(len(set(sealers)))} of the "
+                                   f"{len(set(sealers))} validators {source}")
         report.trusted_by = "validators" if trust_block is None else report.trusted_by
     elif consensus == "qbft":
-        report.add("commit seals", "not checked (give the validator set with --validators)")
+        report.add("commit seals", "not checked (give the validator set with --validators, or --trust-block)")
 
     # 2. Blocks: the transactions and receipts rebuild the header's roots.
     by_number = {h.number: h for h in headers}
