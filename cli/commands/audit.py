@@ -161,8 +161,7 @@ def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file
             _emit({"ok": False, "passed": [{"check": w, "result": r} for w, r in passed],
                    "failure": exc.message, "hint": exc.hint})
             sys.exit(1)
-        click.echo(f"FAIL  {exc.message}")
-        raise
+        raise  # the usual one-line error on stderr, after the checks that held
     if as_json:
         _emit({"ok": True, "dataset_id": str(report.dataset_id), "trusted": report.trusted,
                "trusted_by": report.trusted_by, "checks": [{"check": w, "result": r} for w, r in report.checks]})
