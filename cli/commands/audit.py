@@ -20,7 +20,7 @@ from ..types import DATASET_ID, HASH32, OFFSET, PAGE_SIZE
 
 @click.group()
 def audit() -> None:
-    """Auditors: trails, license-at-time-of-use checks, and offline-verifiable bundles."""
+    """Auditors: trails, license-at-time-of-use checks, offline-verifiable bundles, PROV-JSON and HTML."""
 
 
 def _range_options(func):  # noqa: ANN001, ANN201
@@ -173,3 +173,44 @@ def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file
 _TRUSTED_BY = {"--trust-block": "given with --trust-block",
                "validators": "sealed by the validators given",
                "bundle": "the bundle's own last header: compare it with a node you trust, or pass --trust-block"}
+
+
+@click.option("--format", "format_", type=click.Choice(["prov-json"]), default="prov-json", show_default=True,
+              help="The export format: W3C PROV-JSON.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the document (replaced whole, never half-written).")
+def export(dataset_id: int, format_: str, output: Path) -> None:
+    """Export a dataset's provenance (versions, lineage, licenses, accesses, members) as W3C PROV-JSON."""
+    from fullchain.audit.prov import counts, prov_document, prov_json, write_export
+
+    v = view()
+    doc = prov_document(v.index, dataset_id, v.local_names())
+    write_export(output, prov_json(doc))
+    n = counts(doc)
+    if is_json():
+        _emit({"file": str(output), "format": format_, **n})
+    else:
+        click.echo(f"Wrote {output}: PROV-JSON of dataset {dataset_id}, {n['entity']} entities, {n['activity']} "
+                   f"activities, {n['agent']} agents, {n['relations']} relations")
+
+
+@audit.command()
+@common_options
+@click.argument("dataset_id", type=DATASET_ID)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the HTML file (replaced whole, never half-written).")
+def report(dataset_id: int, output: Path) -> None:
+    """Write a self-contained HTML audit report of a dataset: summary, lineage, license timeline, accesses, checks."""
+    from fullchain.audit.prov import write_export
+    from fullchain.audit.report import build_report_data, render_report
+
+    v = view()
+    data = build_report_data(v.index, dataset_id, v.local_names())
+    write_export(output, render_report(data))
+    if is_json():
+        _emit({"file": str(output), "dataset_id": str(dataset_id), "accesses": data.accesses_total,
+               "uncovered": data.accesses_uncovered, "licenses": data.licenses_total,
+               "verification": [{"check": c, "result": r} for c, r in data.verification]})
+    else:
+        click.echo(f"Wrote {output}: audit report of dataset {dataset_id} ({data.accesses_total} accesses, "
+                   f"{data.accesses_uncovered} not covered, {data.licenses_total} licenses)")
