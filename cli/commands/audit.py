@@ -175,6 +175,9 @@ _TRUSTED_BY = {"--trust-block": "given with --trust-block",
                "bundle": "the bundle's own last header: compare it with a node you trust, or pass --trust-block"}
 
 
+@audit.command()
+@common_options
+@click.argument("dataset_id", type=DATASET_ID)
 @click.option("--format", "format_", type=click.Choice(["prov-json"]), default="prov-json", show_default=True,
               help="The export format: W3C PROV-JSON.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
