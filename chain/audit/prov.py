@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, UnknownDataset
-from .trail import JSON_SAFE_BITS, TrailEvent, trail_events
+from .trail import JSON_SAFE_BITS, TrailEvent, dataset_trail, trail_events
 
 if TYPE_CHECKING:
     from ..index import EventIndex
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 TERMS = "urn:fullchain:terms:"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 ACCESS_KINDS = {0: "fetch", 1: "compute", 2: "export"}
-_TRAIL = "(dataset_id = :d OR license_id IN (SELECT id FROM licenses WHERE dataset_id = :d))"
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def prov_document(index: EventIndex, dataset_id: int, names: dict[str, str] | No
 
     registrations = trail_events(index, "name = 'DatasetRegistered' AND dataset_id IN (SELECT value FROM json_each(:ids))",
                                  {"ids": json.dumps(sorted(lineage.nodes))}, names)
-    own = trail_events(index, _TRAIL, {"d": dataset_id}, names)
+    own = dataset_trail(index, dataset_id, limit=None, names=names).events
     for e in sorted({e.position: e for e in (*registrations, *own)}.values(), key=lambda x: x.position):
         _event(doc, e, dataset_id, owner)
     return doc.finish()

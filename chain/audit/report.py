@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .check import CheckReport, check_dataset
 from .prov import ACCESS_KINDS, Lineage, deployment_of, lineage_of
-from .trail import trail_events
+from .trail import dataset_trail, trail_events
 
 if TYPE_CHECKING:
     from ..index import EventIndex
@@ -148,8 +148,7 @@ def build_report_data(index: EventIndex, dataset_id: int, names: dict[str, str] 
     versions = [VersionRow(version=v.version, registered_at=v.registered_at, size=v.size, commitment=v.commitment,
                            payload_cid=v.payload_cid, standard=v.standard, tier=v.tier, erased=v.erased)
                 for v in index.versions(dataset_id)]
-    events_total = conn.execute("SELECT count(*) FROM events WHERE dataset_id = :d OR license_id IN "
-                                "(SELECT id FROM licenses WHERE dataset_id = :d)", {"d": dataset_id}).fetchone()[0]
+    events_total = dataset_trail(index, dataset_id, limit=0).total
 
     boxes, edges, omitted = _layout(lineage, names)
     licenses, licenses_total, statuses = _licenses(index, dataset_id, names, when)
