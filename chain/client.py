@@ -23,7 +23,6 @@ from .contracts import (
     SETTLEMENT_TOKEN,
     deploy_contract,
 )
-from .audit.anchor import PROVENANCE_ANCHOR
 from .deployments import chain_identity, load_deployment, save_deployment
 from .errors import ConfigError, NotDeployed
 from .home import fullchain_home
@@ -54,6 +53,9 @@ PasswordSource = str | Callable[[], str] | None
 # operations share goes to the deployer's account.
 DEFAULT_SPLIT_BPS = {"operations": 1_000, "patients": 1_000, "data": 4_000, "algorithm": 2_500, "compute": 1_500}
 DEFAULT_CLAIM_WINDOW = 90 * 24 * 3600
+# As fullchain.audit.anchor.PROVENANCE_ANCHOR: that package loads the event index, too much for
+# every command that opens a profile.
+PROVENANCE_ANCHOR = "ProvenanceAnchor"
 # anvil's and hardhat's chain id: a development chain, where a settlement token may be minted.
 DEV_CHAIN_ID = 31337
 
@@ -209,7 +211,6 @@ class Fullchain:
                 hint="redeploy with `fullchain chain deploy`, or add it to this deployment with "
                      "`fullchain chain deploy --meter-only`")
         return AnchorClient(self.w3, self.contract_address(PROVENANCE_ANCHOR), self.transactor, store=self.store,
-                            licensing=self.contract_address(DATA_USE_LICENSING),
                             records_dir=self.home / "access-batches" / self.profile.name)
 
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
@@ -219,7 +220,8 @@ class Fullchain:
         parameters (default: 30-day epochs, a 7-day dispute window, one attestation). The
         BenefitDistributor paying out the meter's epochs starts with DEFAULT_SPLIT_BPS (the
         operations share to this account) and a 90-day claim window; on a development chain
-        (embedded, or chain id 31337) a SettlementToken is deployed too."""
+        (embedded, or chain id 31337) a SettlementToken is deployed too. A ProvenanceAnchor takes
+        the Merkle roots of batched records (licensees' access batches among them)."""
         consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
                                               voting_period=voting_period)
         contracts = {CONSORTIUM: consortium}

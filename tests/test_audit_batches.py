@@ -63,8 +63,7 @@ class World:
     store: EmbeddedStore
 
     def client(self, tx, records_dir: Path | None = None) -> AnchorClient:  # noqa: ANN001
-        return AnchorClient(self.lic.w3, self.anchor, tx, store=self.store, licensing=self.lic.address,
-                            records_dir=records_dir)
+        return AnchorClient(self.lic.w3, self.anchor, tx, store=self.store, records_dir=records_dir)
 
 
 @pytest.fixture

@@ -229,17 +229,14 @@ def _seconds(value: Any) -> int | None:
 class AnchorClient:
     """One deployed ProvenanceAnchor; writes are signed by the transactor's account. Access
     batches also need the content `store` their records go to (and `records_dir`, where a local
-    copy is kept); `licensing` is the DataUseLicensing whose errors an access batch may carry."""
+    copy of each batch's records is kept)."""
 
     def __init__(self, w3: Web3, address: str, transactor: Transactor | None = None, *,
-                 store: ContentStore | None = None, licensing: str | None = None,
-                 records_dir: Path | None = None) -> None:
+                 store: ContentStore | None = None, records_dir: Path | None = None) -> None:
         self.contract = bind(w3, PROVENANCE_ANCHOR, address)
         self.address = self.contract.address
-        self._w3 = w3
         self._tx = transactor
         self._store = store
-        self._licensing = licensing
         self._records_dir = records_dir
 
     def anchor_batch(self, tree: StandardMerkleTree, kind: BatchKind | int, *,
@@ -351,8 +348,8 @@ class AnchorClient:
         if name == "DataUseLicensingNotValid":
             return NotAuthorized(f"license {license_id} is not valid now (revoked, superseded, expired, or its "
                                  "holder's membership ended)", hint="ask the dataset's owner for a license in force")
-        contract = DATA_USE_LICENSING if name.startswith("DataUseLicensing") else PROVENANCE_ANCHOR
-        return TransactionReverted(name, args, contract=contract, function="anchorAccesses",
+        # DataUseLicensing's errors keep their names: the rule refused is the same as recordAccess's.
+        return TransactionReverted(name, args, contract=PROVENANCE_ANCHOR, function="anchorAccesses",
                                    hint=exc.hint or ERROR_HINTS.get(name))
 
     def _keep_copy(self, digest: bytes, document: bytes) -> None:
