@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from .index import EventIndex
     from .view import View
+    from .audit.anchor import AnchorClient
     from .distribution import PoolClient
     from .metering.meter import MeterClient
 
@@ -52,6 +53,9 @@ PasswordSource = str | Callable[[], str] | None
 # operations share goes to the deployer's account.
 DEFAULT_SPLIT_BPS = {"operations": 1_000, "patients": 1_000, "data": 4_000, "algorithm": 2_500, "compute": 1_500}
 DEFAULT_CLAIM_WINDOW = 90 * 24 * 3600
+# As fullchain.audit.anchor.PROVENANCE_ANCHOR: that package loads the event index, too much for
+# every command that opens a profile.
+PROVENANCE_ANCHOR = "ProvenanceAnchor"
 # anvil's and hardhat's chain id: a development chain, where a settlement token may be minted.
 DEV_CHAIN_ID = 31337
 
@@ -194,6 +198,21 @@ class Fullchain:
                           settlement_token=self.contracts().get(SETTLEMENT_TOKEN), dev_chain=self._is_dev_chain(),
                           signer=self._load_signer)
 
+    @cached_property
+    def anchor(self) -> AnchorClient:
+        """The ProvenanceAnchor: anchor batches of records (a licensee's access batches among
+        them, `record_access_batch`), read and verify them."""
+        from .audit.anchor import AnchorClient
+
+        if PROVENANCE_ANCHOR not in self.contracts() and CONSORTIUM in self.contracts():
+            raise NotDeployed(
+                f"the deployment recorded for the chain of profile '{self.profile.name}' has no ProvenanceAnchor "
+                "(it predates batched records)",
+                hint="redeploy with `fullchain chain deploy`, or add it to this deployment with "
+                     "`fullchain chain deploy --meter-only`")
+        return AnchorClient(self.w3, self.contract_address(PROVENANCE_ANCHOR), self.transactor, store=self.store,
+                            records_dir=self.home / "access-batches" / self.profile.name)
+
     def deploy(self, founders: Sequence[Founder], *, threshold: int,
                voting_period: int = DEFAULT_VOTING_PERIOD, meter: MeterParameters | None = None) -> Deployment:
         """Deploy the contracts, the Consortium with its founders first, and record their
@@ -201,7 +220,8 @@ class Fullchain:
         parameters (default: 30-day epochs, a 7-day dispute window, one attestation). The
         BenefitDistributor paying out the meter's epochs starts with DEFAULT_SPLIT_BPS (the
         operations share to this account) and a 90-day claim window; on a development chain
-        (embedded, or chain id 31337) a SettlementToken is deployed too."""
+        (embedded, or chain id 31337) a SettlementToken is deployed too. A ProvenanceAnchor takes
+        the Merkle roots of batched records (licensees' access batches among them)."""
         consortium, block = deploy_consortium(self.transactor, self.w3, founders, threshold=threshold,
                                               voting_period=voting_period)
         contracts = {CONSORTIUM: consortium}
@@ -210,19 +230,22 @@ class Fullchain:
                                                                consortium, contracts[DATASET_REGISTRY])
         contracts[CONTRIBUTION_METER], block = self._deploy_meter(consortium, contracts[DATA_USE_LICENSING], meter)
         block = self._deploy_distribution(contracts) or block
+        contracts[PROVENANCE_ANCHOR], block = self._deploy_anchor(contracts)
         return self._record_deployment(contracts, block)
 
     def deploy_meter(self, meter: MeterParameters | None = None) -> Deployment:
         """Add a ContributionMeter to the recorded deployment (one made before metering existed),
         governed by its Consortium, with the BenefitDistributor that pays out its epochs (and a
         SettlementToken on a development chain, unless there is one); the deployment record is
-        updated."""
+        updated. A ProvenanceAnchor is added too if the deployment has none."""
         consortium = self.contract_address(CONSORTIUM)
         existing = self.deployment()
         contracts = dict(self.contracts())
         contracts[CONTRIBUTION_METER], block = self._deploy_meter(
             consortium, self.contract_address(DATA_USE_LICENSING), meter)
         self._deploy_distribution(contracts)
+        if PROVENANCE_ANCHOR not in contracts:
+            contracts[PROVENANCE_ANCHOR], _ = self._deploy_anchor(contracts)
         return self._record_deployment(contracts, existing.block_number if existing else block)
 
     def _deploy_meter(self, consortium: str, licensing: str, meter: MeterParameters | None) -> tuple[str, int]:
@@ -231,6 +254,11 @@ class Fullchain:
         p = meter or MeterParameters()
         return deploy_meter(self.transactor, self.w3, consortium, licensing, epoch_length=p.epoch_length,
                             dispute_window=p.dispute_window, attestations=p.attestations)
+
+    def _deploy_anchor(self, contracts: dict[str, str]) -> tuple[str, int]:
+        from .audit.anchor import deploy_anchor
+
+        return deploy_anchor(self.transactor, self.w3, contracts[CONSORTIUM], contracts[DATA_USE_LICENSING])
 
     def _deploy_distribution(self, contracts: dict[str, str]) -> int:
         """Deploy a BenefitDistributor for `contracts`' meter, and a SettlementToken if this is a
@@ -254,7 +282,7 @@ class Fullchain:
                                 deployed_at=datetime.now(timezone.utc), deployer=self.address,
                                 block_number=block)
         save_deployment(self.home, deployment)
-        for cached in ("consortium", "datasets", "licensing", "meter", "pool"):
+        for cached in ("consortium", "datasets", "licensing", "meter", "pool", "anchor"):
             self.__dict__.pop(cached, None)
         self._index = None  # the index follows the contracts it was opened for
         return deployment

@@ -112,9 +112,11 @@ class LicensingClient:
         return self.contract.events.LicenseRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["licenseId"]
 
     def grant(self, license_id: int, *, expires_in: int | None = None, purpose: Purpose | None = None,
-              extra_modifiers: int = 0, future_versions: bool = True) -> License:
+              extra_modifiers: int = 0, future_versions: bool = True, batched_access: bool = False) -> License:
         """Grant a request: the current version's key is unwrapped here and wrapped again to the
         licensee's registered public key, stored, and its location recorded with the grant.
+        `batched_access`: the licensee may record its uses in Merkle batches through the
+        ProvenanceAnchor (`fc.anchor.record_access_batch`) instead of one transaction each.
 
         Who may grant (the dataset's owner or a delegate it named, never the requester) is
         checked first, so a refusal says that rather than something about keys."""
@@ -135,7 +137,7 @@ class LicensingClient:
         self._tx.unlock()
         granted = purpose or Purpose(req.purpose, req.disease)
         mask = modifier_mask(req.modifiers) | extra_modifiers
-        terms = (self._expiry(term), granted.number, granted.disease_bytes, mask, future_versions)
+        terms = (self._expiry(term), granted.number, granted.disease_bytes, mask, future_versions, batched_access)
         # The contract's own answer, before a key is unwrapped or anything stored: a delegate is
         # known only to the contract, and it has the last word on the terms too.
         self._preflight(self.contract.functions.grant(license_id, terms, ZERO32), "grant",
@@ -285,7 +287,7 @@ class LicensingClient:
             raise UnknownDataset(f"there is no license or request {license_id}",
                                  hint="list them with `fullchain license list`")
         raw = self.contract.functions.license(license_id).call()
-        (requester, purpose, status, future, from_version, dataset_id, term, requested_at, expires_at,
+        (requester, purpose, status, future, batched, from_version, dataset_id, term, requested_at, expires_at,
          modifiers, disease, justification) = raw
         p = Purpose.from_chain(purpose, disease)
         label = _STATUS[status]
@@ -299,7 +301,7 @@ class LicensingClient:
             purpose=p.code, purpose_label=p.label(), disease=p.disease, modifiers=modifier_codes(modifiers),
             term_seconds=term, requested_at=_utc(requested_at), expires_at=_utc(expires_at) if expires_at else None,
             from_version=from_version if status in (2, 4, 5) else None, future_versions=future,
-            justification_hash="0x" + bytes(justification).hex())
+            batched_access=batched, justification_hash="0x" + bytes(justification).hex())
 
     def list(self, *, limit: int | None = None, offset: int = 0, dataset_id: int | None = None,
              status: str | None = None, licensee: str | None = None, owner: str | None = None) -> list[License]:

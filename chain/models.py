@@ -255,6 +255,8 @@ class License(_Model):
     from_version: int | None
     future_versions: bool
     justification_hash: str
+    # Whether the licensee may record its uses in Merkle batches (ProvenanceAnchor.anchorAccesses).
+    batched_access: bool = False
 
 
 # ---- contribution metering ----

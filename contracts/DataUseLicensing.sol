@@ -59,6 +59,7 @@ contract DataUseLicensing is IDataUseLicensing {
         address requester;
         Status status;
         bool futureVersions;
+        bool batchedAccess;
         uint32 fromVersion;
         uint32 admission;
         uint64 datasetId;
@@ -140,6 +141,7 @@ contract DataUseLicensing is IDataUseLicensing {
         l.modifiers = terms.modifiers;
         l.expiresAt = terms.expiresAt;
         l.futureVersions = terms.futureVersions;
+        l.batchedAccess = terms.batchedAccess;
         l.fromVersion = current;
         _supersede(_slot(l.requester, datasetId, terms.purpose, terms.disease), licenseId);
         _emitGranted(licenseId, l);
@@ -189,15 +191,8 @@ contract DataUseLicensing is IDataUseLicensing {
 
     /// @inheritdoc IDataUseLicensing
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external {
-        Record storage l = _license(licenseId);
-        if (l.requester != msg.sender) revert DataUseLicensingNotLicensee(licenseId, msg.sender);
-        if (kind > _MAX_ACCESS_KIND) revert DataUseLicensingInvalidKind(kind);
-        uint256 datasetId = l.datasetId;
-        _checkConsent(datasetId);
-        if (!_isCurrent(l)) revert DataUseLicensingNotValid(licenseId);
-        _checkCovered(licenseId, l, version);
-        if (registry.isErased(datasetId, version)) revert DataUseLicensingVersionErased(datasetId, version);
-        emit AccessRecorded(licenseId, datasetId, msg.sender, version, kind);
+        Record storage l = _checkAccess(licenseId, msg.sender, version, kind);
+        emit AccessRecorded(licenseId, l.datasetId, msg.sender, version, kind);
     }
 
     // ---- delegates and consent ----
@@ -274,6 +269,16 @@ contract DataUseLicensing is IDataUseLicensing {
     }
 
     /// @inheritdoc IDataUseLicensing
+    function checkAccess(uint256 licenseId, address licensee, uint32 version, uint8 kind)
+        external
+        view
+        returns (uint256 datasetId, bool batchedAccess)
+    {
+        Record storage l = _checkAccess(licenseId, licensee, version, kind);
+        return (l.datasetId, l.batchedAccess);
+    }
+
+    /// @inheritdoc IDataUseLicensing
     function isValid(uint256 licenseId) external view returns (bool) {
         return _isValid(_licenses[licenseId]);
     }
@@ -293,6 +298,7 @@ contract DataUseLicensing is IDataUseLicensing {
             purpose: l.purpose,
             status: l.status,
             futureVersions: l.futureVersions,
+            batchedAccess: l.batchedAccess,
             fromVersion: l.fromVersion,
             datasetId: l.datasetId,
             term: l.term,
@@ -352,7 +358,7 @@ contract DataUseLicensing is IDataUseLicensing {
     function _emitGranted(uint256 licenseId, Record storage l) private {
         emit LicenseGranted(
             licenseId, l.datasetId, l.requester, l.purpose, l.disease, l.modifiers, l.expiresAt, l.fromVersion,
-            l.futureVersions
+            l.futureVersions, l.batchedAccess
         );
     }
 
@@ -492,6 +498,23 @@ contract DataUseLicensing is IDataUseLicensing {
     function _checkConsent(uint256 datasetId) private view {
         uint256 withdrawn = _withdrawnConsent(datasetId);
         if (withdrawn != 0) revert DataUseLicensingConsentWithdrawn(withdrawn);
+    }
+
+    /// @dev The rules of a recorded use, shared by recordAccess (one use) and checkAccess (the
+    /// ProvenanceAnchor's batches of uses), so both refuse the same uses with the same errors.
+    function _checkAccess(uint256 licenseId, address licensee, uint32 version, uint8 kind)
+        private
+        view
+        returns (Record storage l)
+    {
+        l = _license(licenseId);
+        if (l.requester != licensee) revert DataUseLicensingNotLicensee(licenseId, licensee);
+        if (kind > _MAX_ACCESS_KIND) revert DataUseLicensingInvalidKind(kind);
+        uint256 datasetId = l.datasetId;
+        _checkConsent(datasetId);
+        if (!_isCurrent(l)) revert DataUseLicensingNotValid(licenseId);
+        _checkCovered(licenseId, l, version);
+        if (registry.isErased(datasetId, version)) revert DataUseLicensingVersionErased(datasetId, version);
     }
 
     function _checkCovered(uint256 licenseId, Record storage l, uint32 version) private view {

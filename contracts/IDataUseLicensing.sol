@@ -28,6 +28,7 @@ interface IDataUseLicensing {
         uint32 purpose;
         Status status;
         bool futureVersions;
+        bool batchedAccess;
         uint32 fromVersion;
         uint64 datasetId;
         uint64 term;
@@ -39,13 +40,16 @@ interface IDataUseLicensing {
     }
 
     /// @notice What the owner grants: the purpose (requested or narrower), at least the requested
-    /// modifiers, an explicit expiry, and whether later versions are covered.
+    /// modifiers, an explicit expiry, whether later versions are covered, and whether the
+    /// licensee may record its uses in Merkle batches (IProvenanceAnchor.anchorAccesses) instead
+    /// of one recordAccess each.
     struct Terms {
         uint64 expiresAt;
         uint32 purpose;
         bytes32 disease;
         uint64 modifiers;
         bool futureVersions;
+        bool batchedAccess;
     }
 
     event LicenseRequested(
@@ -54,7 +58,8 @@ interface IDataUseLicensing {
     );
     event LicenseGranted(
         uint256 indexed licenseId, uint256 indexed datasetId, address indexed licensee, uint32 purpose,
-        bytes32 disease, uint64 modifiers, uint64 expiresAt, uint32 fromVersion, bool futureVersions
+        bytes32 disease, uint64 modifiers, uint64 expiresAt, uint32 fromVersion, bool futureVersions,
+        bool batchedAccess
     );
     event LicenseRejected(uint256 indexed licenseId, address indexed by);
     event LicenseRevoked(uint256 indexed licenseId, address indexed by);
@@ -124,8 +129,10 @@ interface IDataUseLicensing {
     /// @notice Grants request `licenseId` on `terms`: until `terms.expiresAt` (at most the
     /// requested term from now), for the requested purpose or a narrower one, with at least the
     /// requested modifiers, covering the current version (whose wrapped key is at `bundleDigest`)
-    /// and, if `terms.futureVersions`, later ones. A license already granted to the same licensee
-    /// for the same dataset, purpose and disease is superseded by this one. Owner or delegate
+    /// and, if `terms.futureVersions`, later ones; if `terms.batchedAccess`, the licensee may
+    /// record its uses in Merkle batches through the ProvenanceAnchor (renewal keeps both). A
+    /// license already granted to the same licensee for the same dataset, purpose and disease is
+    /// superseded by this one. Owner or delegate
     /// only, while a member, never to itself; refused while the consent of the dataset or of any
     /// of its ancestors is withdrawn, or when the current version is erased.
     function grant(uint256 licenseId, Terms calldata terms, bytes32 bundleDigest) external;
@@ -149,7 +156,7 @@ interface IDataUseLicensing {
     function deliverKey(uint256 licenseId, uint32 version, bytes32 bundleDigest) external;
 
     /// @notice Records one use (`kind`: 0 fetch, 1 compute, 2 other) of a version by its licensee;
-    /// refused unless the license is valid now.
+    /// refused unless the license is valid now (the rules of `checkAccess`).
     function recordAccess(uint256 licenseId, uint32 version, uint8 kind) external;
 
     /// @notice Names (or removes) a delegate, an active member, who may grant, reject, revoke,
@@ -181,6 +188,17 @@ interface IDataUseLicensing {
         external
         view
         returns (bool);
+
+    /// @notice Reverts, with the error `recordAccess` would give, unless `licensee` may record a
+    /// use of `kind` of `version` under license `licenseId` now: it is the license's holder, the
+    /// kind is known, the license is granted, unexpired and its holder still in the membership
+    /// it asked in, the consent of the dataset and its ancestors holds, and the version is
+    /// covered and not erased. Returns the license's dataset and whether its terms allow
+    /// batched access records (IProvenanceAnchor.anchorAccesses checks through this).
+    function checkAccess(uint256 licenseId, address licensee, uint32 version, uint8 kind)
+        external
+        view
+        returns (uint256 datasetId, bool batchedAccess);
 
     /// @notice Whether license `licenseId` is granted, unexpired, its licensee still in the
     /// membership it asked in, and the consent of its dataset and of every ancestor holds.

@@ -147,9 +147,9 @@ def measure(url: str) -> dict[str, int]:
     requested = licensing.events.LicenseRequested().process_receipt(receipt, errors=DISCARD)
     license_id = requested[0]["args"]["licenseId"]
     expires = w3.eth.get_block("latest")["timestamp"] + 60 * DAY
-    terms = (expires, DS, DISEASE, MODIFIERS, True)
+    terms = (expires, DS, DISEASE, MODIFIERS, True, False)  # futureVersions, batchedAccess
     send(hospital, licensing.functions.grant(license_id, terms, digest("bundle:pharma:v2")), LICENSING, "license_grant")
-    version = licensing.functions.license(license_id).call()[4]  # fromVersion
+    version = licensing.functions.license(license_id).call()[5]  # fromVersion
     send(pharma, licensing.functions.recordAccess(license_id, version, 0), LICENSING, "record_access")
     send(hospital, licensing.functions.revoke(license_id), LICENSING, "license_revoke")
     if licensing.functions.isValid(license_id).call():

@@ -12,6 +12,7 @@ from eth_abi import encode as abi_encode
 from fullchain.audit.anchor import PROVENANCE_ANCHOR, AnchorClient, BatchKind, deploy_anchor
 from fullchain.audit.merkle import StandardMerkleTree
 from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
+from fullchain.contracts import DATA_USE_LICENSING, DATASET_REGISTRY, deploy_contract
 from fullchain.errors import NotAuthorized, TransactionReverted
 from fullchain.models import Role
 
@@ -42,7 +43,10 @@ def world(chain) -> World:  # noqa: ANN001
         roles = {"gov": Role.GOVERNOR, "alice": Role.HOSPITAL, "bob": Role.HOSPITAL}
         founders = [Founder(accounts[n][0].address, r, secrets.token_bytes(32)) for n, r in roles.items()]
         consortium, _ = deploy_consortium(accounts["gov"][1], chain.w3, founders, threshold=1, voting_period=3600)
-        address, _ = deploy_anchor(accounts["alice"][1], chain.w3, consortium)
+        gov = accounts["gov"][1]
+        registry, _ = deploy_contract(gov, chain.w3, DATASET_REGISTRY, consortium)
+        licensing, _ = deploy_contract(gov, chain.w3, DATA_USE_LICENSING, consortium, registry)
+        address, _ = deploy_anchor(accounts["alice"][1], chain.w3, consortium, licensing)
         _WORLDS[chain.kind] = World(
             chain=chain, anchor=AnchorClient(chain.w3, address, accounts["alice"][1]),
             gov=ConsortiumClient(chain.w3, consortium, accounts["gov"][1]), alice=accounts["alice"][0].address,
@@ -68,15 +72,15 @@ def test_a_member_anchors_and_every_record_verifies_on_chain(world: World) -> No
     batch = records(7)  # not a power of two: the OpenZeppelin layout, not level-by-level pairing
     tree = StandardMerkleTree.of(batch, RECORD)
     before = world.anchor.batch_count()
-    batch_id, receipt = world.anchor.anchor_batch(tree, BatchKind.ACCESS, metadata_digest=DIGEST)
+    batch_id, receipt = world.anchor.anchor_batch(tree, BatchKind.METERING, metadata_digest=DIGEST)
     assert batch_id == before + 1 == world.anchor.batch_count()
     event = world.anchor.contract.events.BatchAnchored().process_receipt(receipt)[0]["args"]
-    assert dict(event) == {"batchId": batch_id, "member": world.alice, "kind": 1, "root": tree.root, "count": 7,
+    assert dict(event) == {"batchId": batch_id, "member": world.alice, "kind": 3, "root": tree.root, "count": 7,
                            "metadataDigest": DIGEST}
     stored = world.anchor.batch(batch_id)
     block = world.chain.w3.eth.get_block(receipt["blockNumber"])
     assert (stored.member, stored.kind, stored.count, stored.root, stored.metadata_digest) == \
-        (world.alice, 1, 7, tree.root, DIGEST)
+        (world.alice, 3, 7, tree.root, DIGEST)
     assert (stored.block_number, stored.anchored_at) == (receipt["blockNumber"], block["timestamp"])
 
     for i, record in enumerate(batch):
@@ -105,14 +109,17 @@ def test_a_single_record_batch_has_the_leaf_as_root(world: World) -> None:
 
 def test_refusals_name_the_problem(world: World) -> None:
     root = secrets.token_bytes(32)
-    err = reverts("ProvenanceAnchorNotMember", world.stranger.anchor_root, root, 1, 1)
+    err = reverts("ProvenanceAnchorNotMember", world.stranger.anchor_root, root, 1, 2)
     assert err.error_args == {"account": world.stranger_address}
-    err = reverts("ProvenanceAnchorInvalidRoot", world.anchor.anchor_root, b"\0" * 32, 1, 1)
+    err = reverts("ProvenanceAnchorInvalidRoot", world.anchor.anchor_root, b"\0" * 32, 1, 2)
     assert err.error_args == {"root": b"\0" * 32}
-    reverts("ProvenanceAnchorInvalidCount", world.anchor.anchor_root, root, 0, 1)
+    reverts("ProvenanceAnchorInvalidCount", world.anchor.anchor_root, root, 0, 2)
     reverts("ProvenanceAnchorInvalidKind", world.anchor.anchor_root, root, 1, 0)
+    # Access batches pass the license check of anchorAccesses: never through plain anchor.
+    err = reverts("ProvenanceAnchorInvalidKind", world.anchor.anchor_root, root, 1, BatchKind.ACCESS)
+    assert err.error_args == {"kind": 1}
     with pytest.raises(NotAuthorized, match="no signing account"):
-        AnchorClient(world.chain.w3, world.anchor.address).anchor_root(root, 1, 1)
+        AnchorClient(world.chain.w3, world.anchor.address).anchor_root(root, 1, 2)
     count = world.anchor.batch_count()
     for read in (lambda: world.anchor.batch(count + 1), lambda: world.anchor.verify_on_chain(0, [], root)):
         with pytest.raises(Exception) as info:
@@ -130,10 +137,10 @@ def test_gas_per_anchor_does_not_depend_on_the_number_of_records(world: World) -
     """10, 1k and 100k records: the same execution gas; the receipts differ only by the calldata
     cost of the count's bytes (4 gas per zero byte, 16 per other byte, EIP-2028)."""
     root = secrets.token_bytes(32)
-    world.anchor.anchor_root(root, 1, 1)  # warm: batchCount is no longer zero
+    world.anchor.anchor_root(root, 1, 2)  # warm: batchCount is no longer zero
     used = {}
     for count in (10, 1_000, 100_000):
-        _, receipt = world.anchor.anchor_root(root, count, BatchKind.ACCESS, metadata_digest=DIGEST)
+        _, receipt = world.anchor.anchor_root(root, count, BatchKind.COMPUTE, metadata_digest=DIGEST)
         tx = world.chain.w3.eth.get_transaction(receipt["transactionHash"])
         data = bytes(tx["input"])
         calldata_gas = sum(4 if b == 0 else 16 for b in data)
@@ -143,7 +150,7 @@ def test_gas_per_anchor_does_not_depend_on_the_number_of_records(world: World) -
 
 def test_a_removed_member_can_no_longer_anchor(world: World) -> None:
     root = secrets.token_bytes(32)
-    world.bob.anchor_root(root, 3, 1)
+    world.bob.anchor_root(root, 3, 2)
     world.gov.execute(world.gov.propose_remove(world.bob_address))
-    err = reverts("ProvenanceAnchorNotMember", world.bob.anchor_root, root, 3, 1)
+    err = reverts("ProvenanceAnchorNotMember", world.bob.anchor_root, root, 3, 2)
     assert err.error_args == {"account": world.bob_address}

@@ -25,13 +25,20 @@ from fullchain.audit.receipts import (
     verify_receipts_root,
 )
 from fullchain.consortium import Founder, deploy_consortium
-from fullchain.contracts import artifact
+from fullchain.contracts import DATA_USE_LICENSING, DATASET_REGISTRY, artifact, deploy_contract
 from fullchain.errors import AuditError, VerificationFailed
 from fullchain.models import Role
 
 BATCH_ANCHORED = next(e for e in artifact("ProvenanceAnchor")["abi"] if e.get("name") == "BatchAnchored")
 ROOT = b"\x42" * 32
 DIGEST = b"\x17" * 32
+
+
+def deploy_with_licensing(tx, w3, consortium: str) -> tuple[str, int]:  # noqa: ANN001
+    """A ProvenanceAnchor with the DataUseLicensing it checks access batches against."""
+    registry, _ = deploy_contract(tx, w3, DATASET_REGISTRY, consortium)
+    licensing, _ = deploy_contract(tx, w3, DATA_USE_LICENSING, consortium, registry)
+    return deploy_anchor(tx, w3, consortium, licensing)
 
 
 @dataclass
@@ -54,9 +61,9 @@ def anchored(chain) -> Anchored:  # noqa: ANN001
         acct, tx = chain.account()
         consortium, other = deploy_consortium(tx, chain.w3, [Founder(acct.address, Role.GOVERNOR,
                                                                      secrets.token_bytes(32))], threshold=1)
-        address, _ = deploy_anchor(tx, chain.w3, consortium)
+        address, _ = deploy_with_licensing(tx, chain.w3, consortium)
         anchor = AnchorClient(chain.w3, address, tx)
-        batch_id, receipt = anchor.anchor_root(ROOT, 12, BatchKind.ACCESS, metadata_digest=DIGEST)
+        batch_id, receipt = anchor.anchor_root(ROOT, 12, BatchKind.COMPUTE, metadata_digest=DIGEST)
         _ANCHORED[chain.kind] = Anchored(chain, anchor, acct.address, batch_id, receipt["blockNumber"],
                                          receipt["transactionIndex"], other)
     return _ANCHORED[chain.kind]
@@ -83,7 +90,7 @@ def test_a_proven_receipt_yields_the_emitted_event(anchored: Anchored) -> None:
     assert receipt.status == 1 and len(receipt.logs) == 1
     log = verify_log(root, proof, 0)
     assert log.checksum_address == anchored.anchor.address
-    assert decode_log(BATCH_ANCHORED, log) == {"batchId": anchored.batch_id, "member": anchored.member, "kind": 1,
+    assert decode_log(BATCH_ANCHORED, log) == {"batchId": anchored.batch_id, "member": anchored.member, "kind": 2,
                                                "root": ROOT, "count": 12, "metadataDigest": DIGEST}
     # the same event as web3 decodes it from the node's receipt
     node_receipt = w3.eth.get_transaction_receipt(w3.eth.get_block(anchored.block)["transactions"][anchored.index])
@@ -160,10 +167,10 @@ def test_one_block_of_mixed_transaction_types_and_a_failure(anvil_chain) -> None
     acct, tx = anvil_chain.account()
     consortium, _ = deploy_consortium(tx, w3, [Founder(acct.address, Role.GOVERNOR, secrets.token_bytes(32))],
                                       threshold=1)
-    address, _ = deploy_anchor(tx, w3, consortium)
+    address, _ = deploy_with_licensing(tx, w3, consortium)
     anchor = AnchorClient(w3, address, tx)
-    good = anchor.contract.functions.anchor(ROOT, 5, 1, DIGEST)._encode_transaction_data()
-    bad = anchor.contract.functions.anchor(b"\0" * 32, 5, 1, DIGEST)._encode_transaction_data()  # reverts
+    good = anchor.contract.functions.anchor(ROOT, 5, 2, DIGEST)._encode_transaction_data()
+    bad = anchor.contract.functions.anchor(b"\0" * 32, 5, 2, DIGEST)._encode_transaction_data()  # reverts
     nonce, chain_id, price = w3.eth.get_transaction_count(acct.address), w3.eth.chain_id, 2 * w3.eth.gas_price
     base = {"to": address, "gas": 300_000, "chainId": chain_id, "value": 0}
     txs = [{**base, "data": good, "gasPrice": price},

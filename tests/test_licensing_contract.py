@@ -27,8 +27,8 @@ TERM = 90 * DAY
 # Status enum of IDataUseLicensing
 NONE, REQUESTED, GRANTED, REJECTED, REVOKED = range(5)
 # License struct field positions
-REQUESTER, PURPOSE, STATUS, FUTURE, FROM_VERSION, DATASET, LTERM, REQUESTED_AT, EXPIRES, MODIFIERS, DISEASE, \
-    JUSTIFICATION = range(12)
+REQUESTER, PURPOSE, STATUS, FUTURE, BATCHED, FROM_VERSION, DATASET, LTERM, REQUESTED_AT, EXPIRES, MODIFIERS, \
+    DISEASE, JUSTIFICATION = range(13)
 
 
 def disease(curie: str) -> bytes:
@@ -91,8 +91,9 @@ class Lic:
         return self.events(receipt, "LicenseRequested")[0]["licenseId"]
 
     def terms(self, purpose: int = GRU, dis: bytes = ZERO32, modifiers: int = 0, expires_in: int = 30 * DAY,
-              future: bool = True, expires_at: int | None = None) -> tuple:
-        return (expires_at if expires_at is not None else self.now() + expires_in, purpose, dis, modifiers, future)
+              future: bool = True, expires_at: int | None = None, batched: bool = False) -> tuple:
+        return (expires_at if expires_at is not None else self.now() + expires_in, purpose, dis, modifiers, future,
+                batched)
 
     def grant(self, license_id: int, tx: Transactor | None = None, digest: bytes = b"\x44" * 32, **terms: Any) -> Any:
         return self.call(tx or self.hospital, "grant", license_id, self.terms(**terms), digest)
@@ -159,16 +160,16 @@ def test_request_grant_authorize_record_and_key(lic: Lic) -> None:
 
     digest = secrets.token_bytes(32)
     expires = lic.now() + 30 * DAY
-    receipt = lic.call(lic.hospital, "grant", lid, (expires, GRU, ZERO32, 0b111, True), digest)
+    receipt = lic.call(lic.hospital, "grant", lid, (expires, GRU, ZERO32, 0b111, True, False), digest)
     granted = lic.events(receipt, "LicenseGranted")[0]
     assert (granted["licenseId"], granted["licensee"], granted["purpose"], granted["modifiers"],
-            granted["expiresAt"], granted["fromVersion"], granted["futureVersions"]) == (
-        lid, lic.pharma.address, GRU, 0b111, expires, 1, True)
+            granted["expiresAt"], granted["fromVersion"], granted["futureVersions"], granted["batchedAccess"]) == (
+        lid, lic.pharma.address, GRU, 0b111, expires, 1, True, False)
     delivered = lic.events(receipt, "KeyDelivered")[0]
     assert (delivered["licenseId"], delivered["version"], delivered["bundleDigest"]) == (lid, 1, digest)
     record = lic.view("license", lid)
     assert record[STATUS] == GRANTED and record[EXPIRES] == expires and record[FROM_VERSION] == 1
-    assert record[MODIFIERS] == 0b111 and record[FUTURE] is True
+    assert record[MODIFIERS] == 0b111 and record[FUTURE] is True and record[BATCHED] is False
     assert lic.view("isValid", lid)
     assert lic.view("keyBundle", lid, 1) == digest and lic.view("keyBundle", lid, 2) == ZERO32
 
@@ -584,7 +585,7 @@ def test_a_new_grant_for_the_same_purpose_supersedes_the_old_one(lic: Lic) -> No
     """One valid license per (licensee, dataset, purpose, disease): nothing can hide behind it."""
     older = lic.licensed(purpose=HMB, expires_in=60 * DAY)
     newer = lic.licensed(purpose=HMB, expires_in=10 * DAY)
-    assert lic.view("license", older)[2] == 5  # Status.Superseded
+    assert lic.view("license", older)[STATUS] == 5  # Status.Superseded
     assert not lic.view("isValid", older) and lic.view("isValid", newer)
     lic.call(lic.hospital, "revoke", newer)
     assert not lic.authorized(lic.pharma, HMB)  # and no stale "valid" license claims otherwise
@@ -632,7 +633,7 @@ def test_renewal_never_exceeds_the_requested_term(lic: Lic) -> None:
     args = lic.reverts("DataUseLicensingInvalidExpiry", lic.hospital, "renew", lid, 2**64 - 1)
     assert args["latest"] <= lic.now() + TERM + 60
     lic.call(lic.hospital, "renew", lid, lic.now() + TERM - 60)
-    assert lic.view("license", lid)[8] > lic.now() + 80 * DAY
+    assert lic.view("license", lid)[EXPIRES] > lic.now() + 80 * DAY
 
 
 def test_access_records_are_checked(lic: Lic) -> None:

@@ -23,6 +23,10 @@ DataUseLicensing.recordAccess, which refuses an access unless:
   grant covers future versions;
 - `version-erased`: the version was not erased.
 
+An AccessBatchAnchored (a batch of accesses the ProvenanceAnchor took through
+DataUseLicensing.checkAccess) is judged by the same rules at its block, plus
+`batch-not-allowed`: the grant in effect set `batchedAccess`.
+
 For every access the contract accepted, the trail from the index covers it; an access reported
 here means the events given are not the chain's (edited, reordered, some left out) or the
 contract rules changed.
@@ -45,12 +49,13 @@ if TYPE_CHECKING:
 MAX_ACCESS_KIND = 2  # DataUseLicensing._MAX_ACCESS_KIND
 RULES = ("unknown-license", "wrong-dataset", "not-licensee", "invalid-kind", "consent-withdrawn", "not-granted",
          "rejected", "revoked", "superseded", "expired", "not-member", "membership-ended", "version-not-covered",
-         "version-erased")
+         "version-erased", "batch-not-allowed")
 _STATUS = {1: "requested", 2: "granted", 3: "rejected", 4: "revoked", 5: "superseded"}
 _MEMBERSHIP = ("MemberAdmitted", "MemberRemoved")
 _STATE_EVENTS = ("DatasetRegistered", "VersionRegistered", "VersionErased", "LicenseRequested", "LicenseGranted",
                  "LicenseRejected", "LicenseRevoked", "LicenseSuperseded", "LicenseRenewed", "ConsentRequired",
-                 "ConsentChanged", "AccessRecorded")
+                 "ConsentChanged", "AccessRecorded", "AccessBatchAnchored")
+_ACCESSES = ("AccessRecorded", "AccessBatchAnchored")
 
 
 class _Model(BaseModel):
@@ -101,6 +106,7 @@ class _License:
     expires_at: int = 0
     from_version: int = 0
     future_versions: bool = False
+    batched_access: bool = False
 
 
 @dataclass
@@ -137,6 +143,7 @@ class _State:
                 if lic is not None:
                     lic.status, lic.expires_at = 2, int(a["expiresAt"])
                     lic.from_version, lic.future_versions = a["fromVersion"], bool(a["futureVersions"])
+                    lic.batched_access = bool(a.get("batchedAccess", False))
             case "LicenseRejected" | "LicenseRevoked" | "LicenseSuperseded":
                 lic = self.licenses.get(a["licenseId"])
                 if lic is not None:
@@ -198,20 +205,23 @@ class _State:
                                           f"not version {version}")
         if (lic.dataset_id, version) in self.erased:
             broken("version-erased", f"version {version} of dataset {lic.dataset_id} was erased")
+        if e.name == "AccessBatchAnchored" and not lic.batched_access:
+            broken("batch-not-allowed", f"license {license_id} was not granted with batched access records, "
+                                        f"yet batch {a['batchId']} recorded accesses under it")
         return AccessVerdict(access=e, license_id=license_id, licensee=licensee, version=version,
                              license_status=_STATUS[lic.status],
                              expires_at=_utc(lic.expires_at) if lic.expires_at else None, violations=out)
 
 
 def check_events(events: Iterable[TrailEvent], dataset_id: int) -> CheckReport:
-    """Judge every AccessRecorded of `dataset_id` in `events` (replayed in chain order). The
+    """Judge every AccessRecorded and AccessBatchAnchored of `dataset_id` in `events` (replayed in chain order). The
     list must hold what the rules read: the dataset's trail, the registrations and consent
     events of its ancestors, and the membership events of its licensees; what it lacks counts
     as never having happened."""
     state = _State()
     verdicts = []
     for e in sorted(events, key=lambda x: x.position):
-        if e.name == "AccessRecorded" and e.args.get("datasetId") == dataset_id:
+        if e.name in _ACCESSES and e.args.get("datasetId") == dataset_id:
             verdicts.append(state.judge(e))
         state.apply(e)
     return CheckReport(dataset_id=dataset_id, accesses=len(verdicts), verdicts=verdicts)

@@ -278,6 +278,13 @@ def describe(name: str, a: dict[str, Any], names: dict[str, str]) -> str:
         case "AccessRecorded":
             kind = _ACCESS_KINDS.get(a["kind"], f"kind {a['kind']}")
             return f"{who('licensee')} accessed version {a['version']} ({kind}) under license {a['licenseId']}"
+        case "AccessBatchAnchored":
+            kind = _ACCESS_KINDS.get(a["kind"], f"kind {a['kind']}")
+            return (f"{who('licensee')} recorded a batch of accesses to version {a['version']} ({kind}) under license "
+                    f"{a['licenseId']} (batch {a['batchId']})")
+        case "BatchAnchored":
+            what = {1: "access", 2: "compute job", 3: "metering evidence"}.get(a["kind"], f"kind {a['kind']}")
+            return f"batch {a['batchId']} of {a['count']} {what} records anchored by {who('member')}"
         case "DelegateSet":
             return f"{who('delegate')} {'named' if a['allowed'] else 'removed as'} delegate"
         case "ConsentRequired":

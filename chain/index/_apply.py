@@ -118,9 +118,9 @@ def _license_requested(conn: sqlite3.Connection, a: dict[str, Any], block: int, 
 @handles("LicenseGranted")
 def _license_granted(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
     conn.execute("UPDATE licenses SET status = ?, purpose = ?, disease = ?, modifiers = ?, expires_at = ?, "
-                 "from_version = ?, future_versions = ? WHERE id = ?",
+                 "from_version = ?, future_versions = ?, batched_access = ? WHERE id = ?",
                  (GRANTED, a["purpose"], a["disease"], a["modifiers"], a["expiresAt"], a["fromVersion"],
-                  int(a["futureVersions"]), a["licenseId"]))
+                  int(a["futureVersions"]), int(a["batchedAccess"]), a["licenseId"]))
     return a["datasetId"], a["licenseId"], a["licensee"]
 
 
@@ -151,6 +151,19 @@ def _key_delivered(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: 
 
 @handles("AccessRecorded")
 def _access_recorded(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    return a["datasetId"], a["licenseId"], a["licensee"]
+
+
+# ---- ProvenanceAnchor ----
+
+@handles("BatchAnchored")
+def _batch_anchored(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    return None, None, a["member"]
+
+
+@handles("AccessBatchAnchored")
+def _access_batch_anchored(conn: sqlite3.Connection, a: dict[str, Any], block: int, ts: int) -> Subject:
+    # Filed like an AccessRecorded: in the dataset's and the license's trail, and the licensee's.
     return a["datasetId"], a["licenseId"], a["licensee"]
 
 

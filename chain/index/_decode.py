@@ -18,8 +18,10 @@ from ..contracts import (
     artifact,
 )
 
+# ProvenanceAnchor's name as fullchain.audit.anchor.PROVENANCE_ANCHOR (that module loads web3).
+PROVENANCE_ANCHOR = "ProvenanceAnchor"
 CONTRACT_NAMES = (CONSORTIUM, DATASET_REGISTRY, DATA_USE_LICENSING, CONTRIBUTION_METER, BENEFIT_DISTRIBUTOR,
-                  SETTLEMENT_TOKEN)
+                  SETTLEMENT_TOKEN, PROVENANCE_ANCHOR)
 
 
 @dataclass(frozen=True)

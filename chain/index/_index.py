@@ -733,7 +733,8 @@ def _license(r: dict[str, Any]) -> License:
         term_seconds=r["term"], requested_at=_utc(r["requested_at"]),
         expires_at=_utc(r["expires_at"]) if r["expires_at"] else None,
         from_version=r["from_version"] if status in (GRANTED, 4, 5) else None,
-        future_versions=bool(r["future_versions"]), justification_hash=r["justification_hash"])
+        future_versions=bool(r["future_versions"]), justification_hash=r["justification_hash"],
+        batched_access=bool(r["batched_access"]))
 
 
 def _member(r: dict[str, Any]) -> Member:

@@ -9,7 +9,7 @@ from typing import Any
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS licenses (
     purpose INTEGER NOT NULL, disease TEXT NOT NULL, modifiers INTEGER NOT NULL, term INTEGER NOT NULL,
     requested_at INTEGER NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0, from_version INTEGER,
     future_versions INTEGER NOT NULL DEFAULT 0, justification_hash TEXT NOT NULL,
+    -- Whether the grant allows access records in Merkle batches (ProvenanceAnchor.anchorAccesses).
+    batched_access INTEGER NOT NULL DEFAULT 0,
     -- The requester's admission number when it asked (as the contract records it): the license
     -- is valid only while that membership lasts.
     admission INTEGER NOT NULL
