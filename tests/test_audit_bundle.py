@@ -28,6 +28,7 @@ from fullchain.audit.bundle import (
 )
 from fullchain.audit.headers import BlockHeader
 from fullchain.audit.receipts import Receipt, logs_bloom
+from fullchain.duo import parse_purpose
 from fullchain.errors import AuditError, VerificationFailed
 
 from .conftest import ANVIL_MNEMONIC, AnvilNode, run_cli
@@ -55,8 +56,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_template: Callable[[str]
     home = tmp_path_factory.mktemp("bundle") / "home"
     shutil.copytree(template, home, symlinks=True)
     hospital = fullchain.connect("hospital", home=home, password=PW["FULLCHAIN_PASSWORD"])
+    pharma = fullchain.connect("pharma", home=home, password=PW["FULLCHAIN_PASSWORD"])
+    # pharma's many reads of dataset 1 under a license that allows recording them in a batch
+    batched = pharma.licensing.request(DATASET, parse_purpose("GRU"), term_seconds=30 * 86400)
+    hospital.licensing.grant(batched, batched_access=True)
+    now = pharma.w3.eth.get_block("latest")["timestamp"]
+    pharma.anchor.record_access_batch(batched, 1, 1, [(now, bytes([i]) * 32) for i in range(5)])
     index = hospital.read_index()
-    bundles = {d: build_bundle(hospital.w3, index, hospital.contracts(), d) for d in (1, 3)}
+    bundles = {d: build_bundle(hospital.w3, index, hospital.contracts(), d, store=hospital.store) for d in (1, 3)}
     return {"home": home, "bundles": bundles, "index": index, "contracts": hospital.contracts()}
 
 
@@ -74,7 +81,9 @@ def test_the_demo_bundle_verifies_and_holds_the_trail_the_index_shows(demo: dict
         assert [e.position for e in verified.events] == [e.position for e in subject_events(demo["index"], DATASET)]
         assert verified.report.check is not None and verified.report.check.accesses >= 1
         assert verified.report.check.ok
-    assert set(checks) == {"headers", "blocks", "contracts", "events", "completeness", "license at time of use"}
+    assert set(checks) == {"headers", "blocks", "contracts", "events", "completeness", "batches",
+                           "license at time of use"}
+    assert "1 access batches, 5 records" in checks["batches"]
     assert f"{len(b['events'])} events" in checks["events"]
     names = {e["name"] for e in b["events"]}
     assert {"DatasetRegistered", "LicenseGranted", "AccessRecorded", "MemberAdmitted", "PointsCounted"} <= names
@@ -200,11 +209,29 @@ def test_qbft_bundles_verify_with_their_validators_and_a_forged_seal_is_refused(
 
 
 def test_a_batch_record_not_under_its_root_is_refused(bundle: dict) -> None:
+    from fullchain.audit.anchor import ACCESS_RECORD_ENCODING, records_document
     from fullchain.audit.merkle import StandardMerkleTree
 
-    tree = StandardMerkleTree.of([[1, 2], [3, 4]], ["uint256", "uint256"])
-    bundle["batches"] = [{"batch_id": "1", "records": tree.dump()}]
-    refused(bundle, "batch 1 is not a proven anchored batch of this trail")
+    [entry] = bundle["batches"]
+    document = json.loads(entry["document"])
+    values = [v["value"] for v in document["values"]]
+    edited = copy.deepcopy(bundle)
+    edited["batches"][0]["document"] = entry["document"].replace(str(values[0][3]), str(int(values[0][3]) - 1), 1)
+    refused(edited, f"batch {entry['batch_id']}: its records document is not the one anchored")
+    # a record set that is not the anchored one, even when its own tree is consistent
+    values[0][3] = str(int(values[0][3]) - 1)
+    other = StandardMerkleTree.of([[int(x) if i < 4 else bytes.fromhex(x[2:]) for i, x in enumerate(v)]
+                                   for v in values], ACCESS_RECORD_ENCODING)
+    edited["batches"][0]["document"] = records_document(other).decode()
+    refused(edited, "is not the one anchored")
+    dropped = copy.deepcopy(bundle)
+    dropped["batches"] = []
+    with verify_bundle(dropped) as verified:  # records not carried: said so, roots still proven
+        assert "1 anchored batches whose records the bundle does not carry" in dict(verified.report.checks)[
+            "batches not included"]
+    forged = copy.deepcopy(bundle)
+    forged["batches"].append(copy.deepcopy(entry))
+    refused(forged, f"batch {entry['batch_id']} is not a proven access batch of this trail")
 
 
 def test_any_changed_value_makes_the_bundle_fail(demo: dict) -> None:

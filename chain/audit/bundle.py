@@ -19,8 +19,9 @@ The bundle is one JSON document (format `fullchain-audit-bundle/1`, README "Audi
   SDK's compiled bytecode of that contract, its receipt must show success;
 - `events`: the dataset's trail and the events its license check reads, as the index shows them.
   Every field is re-derived from the proven logs and compared; nothing in them is taken on trust;
-- `batches`: the off-chain records of Merkle-anchored batches among those events (OpenZeppelin
-  StandardMerkleTree dumps); their root must be the anchored one.
+- `batches`: the records documents of the access batches among those events (as the licensee
+  stored them: an OpenZeppelin StandardMerkleTree dump); each must hash to the anchored digest
+  and rebuild the anchored root and count.
 
 Completeness: a header's logsBloom says which addresses and topics its logs may contain. Every
 block in the header range whose bloom may hold a log of a deployment contract with a topic naming
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from web3 import Web3
 
     from ..index import EventIndex
+    from ..storage import ContentStore
 
 FORMAT = "fullchain-audit-bundle/1"
 CONSENSUS = ("ethereum", "qbft")
@@ -181,11 +183,11 @@ def _event_record(e: TrailEvent) -> dict[str, Any]:
 # ---- building ----
 
 def build_bundle(w3: Web3, index: EventIndex, contracts: Mapping[str, str], dataset_id: int, *,
-                 batches: Callable[[TrailEvent], dict[str, Any] | None] | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 store: ContentStore | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """The bundle of `dataset_id`'s trail, read from the node behind `w3` (the index, already
-    synced, says which events; the node gives their proofs). `batches` returns the record dump of
-    an anchored batch event (None when its records are not available)."""
+    synced, says which events; the node gives their proofs). The records of access batches are
+    read from `store` (IPFS or the embedded store) by their anchored digest; a batch whose records
+    it does not hold goes in without them (its root and count are still proven)."""
     from ..index._decode import checksum
 
     wanted = subject_events(index, dataset_id)
@@ -213,6 +215,7 @@ def build_bundle(w3: Web3, index: EventIndex, contracts: Mapping[str, str], data
                 progress("blocks", len(blocks), len(needed))
         with _ProvenIndex(headers, blocks, addresses) as proven:
             derived = subject_events(proven.index, dataset_id)
+            anchored = _anchored_batches(proven.index, derived)
         more = _topics(derived) - topics
         if not more:
             break
@@ -230,12 +233,39 @@ def build_bundle(w3: Web3, index: EventIndex, contracts: Mapping[str, str], data
         "events": [_event_record(e) for e in derived],
         "batches": [],
     }
-    for e in derived:
-        if e.name == "BatchAnchored" and batches is not None:
-            records = batches(e)
-            if records is not None:
-                bundle["batches"].append({"batch_id": str(e.args["batchId"]), "records": records})
+    for batch_id, (_, anchor) in sorted(anchored.items()):
+        document = _batch_document(store, bytes.fromhex(anchor.args["metadataDigest"][2:])) if store else None
+        if document is not None:
+            bundle["batches"].append({"batch_id": str(batch_id), "document": document.decode()})
     return bundle
+
+
+def _anchored_batches(index: EventIndex, events: Sequence[TrailEvent]) -> dict[int, tuple[TrailEvent, TrailEvent]]:
+    """batch id -> (its AccessBatchAnchored among `events`, the BatchAnchored emitted with it,
+    which holds the root, count and digest)."""
+    from .trail import trail_events
+
+    access = {e.args["batchId"]: e for e in events if e.name == "AccessBatchAnchored"}
+    if not access:
+        return {}
+    anchors = trail_events(index, "name = 'BatchAnchored' AND block IN (SELECT value FROM json_each(:blocks))",
+                           {"blocks": json.dumps(sorted({e.block for e in access.values()}))})
+    found = {a.args["batchId"]: a for a in anchors}
+    out = {}
+    for batch_id, e in access.items():
+        anchor = found.get(batch_id)
+        if anchor is None or anchor.tx_hash != e.tx_hash or anchor.address != e.address:
+            raise VerificationFailed(f"access batch {batch_id} has no BatchAnchored event in its transaction",
+                                     hint="the batch's log was altered")
+        out[batch_id] = (e, anchor)
+    return out
+
+
+def _batch_document(store: ContentStore, digest: bytes) -> bytes | None:
+    from .anchor import find_records_cid
+
+    cid = find_records_cid(store, digest)
+    return b"".join(store.cat(cid)) if cid is not None else None
 
 
 def _fetch_header(w3: Web3, number: int) -> BlockHeader:
@@ -584,10 +614,7 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
         report.add("completeness", f"none of the {len(headers) - len(blocks)} blocks left out may hold an event "
                                    "naming the dataset, its ancestors, licenses or licensees (their logsBloom)")
 
-        # 6. Batches: records under their anchored roots.
-        _verify_batches(bundle.get("batches") or [], derived, report)
-
-        # 7. License at time of use, replayed over the proven events.
+        # 6. License at time of use, replayed over the proven events.
         result = check_events(derived, dataset_id)
         report.check = result
         if not result.ok:
@@ -600,6 +627,8 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
         report.add("license at time of use", f"{result.accesses} of {result.accesses} recorded accesses covered by "
                                              "a valid license at their block" if result.accesses else
                    "no recorded accesses to check")
+        # 7. Batches: records under their anchored roots, made within their license's grant.
+        _verify_batches(bundle["batches"], _anchored_batches(proven.index, derived), derived, report)
     except BaseException:
         proven.close()
         raise
@@ -630,35 +659,55 @@ def _compare_events(stated: Sequence[Mapping[str, Any]], derived: Sequence[Trail
                                  "missing from the bundle's events", hint="an event was removed from the bundle")
 
 
-def _verify_batches(batches: Sequence[Mapping[str, Any]], derived: Sequence[TrailEvent], report: BundleReport) -> None:
+def _verify_batches(batches: Sequence[Mapping[str, Any]], anchored: Mapping[int, tuple[TrailEvent, TrailEvent]],
+                    derived: Sequence[TrailEvent], report: BundleReport) -> None:
+    """Each access batch's records document: the one anchored (its digest), a tree of access
+    records whose root and count are the anchored ones, each record about the batch's license,
+    version and kind, and made between the license's first grant and the anchoring."""
+    from .anchor import ACCESS_RECORD_ENCODING, records_digest
     from .merkle import StandardMerkleTree
 
-    anchored = {e.args["batchId"]: e for e in derived if e.name == "BatchAnchored"}
+    granted: dict[int, int] = {}
+    for e in derived:
+        if e.name == "LicenseGranted":
+            granted.setdefault(e.args["licenseId"], int(e.timestamp.timestamp()))
     records = 0
+    seen: set[int] = set()
     for entry in batches:
         batch_id = _int_text(entry["batch_id"], "batch_id")
-        event = anchored.get(batch_id)
-        if event is None:
-            raise VerificationFailed(f"batch {batch_id} is not a proven anchored batch of this trail",
+        if batch_id not in anchored or batch_id in seen:
+            raise VerificationFailed(f"batch {batch_id} is not a proven access batch of this trail",
                                      hint="the bundle was altered")
-        try:
-            tree = StandardMerkleTree.load(entry["records"])
-        except VerificationFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001 (hostile input)
-            raise VerificationFailed(f"batch {batch_id}: its records do not load as a Merkle tree ({exc})",
-                                     hint="a batch record was altered") from None
-        root = "0x" + tree.root.hex()
-        if root != event.args["root"]:
-            raise VerificationFailed(f"batch {batch_id}: a record is not under the anchored root {event.args['root']} "
-                                     f"(the records build {root})", hint="a batch record was altered")
-        if len(tree) != event.args["count"]:
-            raise VerificationFailed(f"batch {batch_id}: {len(tree)} records, but {event.args['count']} were anchored",
-                                     hint="a batch record was removed or added")
+        seen.add(batch_id)
+        access, anchor = anchored[batch_id]
+        document = entry["document"].encode()
+        if "0x" + records_digest(document).hex() != anchor.args["metadataDigest"]:
+            raise VerificationFailed(f"batch {batch_id}: its records document is not the one anchored (digest "
+                                     f"{anchor.args['metadataDigest']})", hint="a batch record was altered")
+        data = json.loads(document)
+        if data.get("leafEncoding") != ACCESS_RECORD_ENCODING:
+            raise VerificationFailed(f"batch {batch_id}: not access records", hint="the bundle was altered")
+        tree = StandardMerkleTree.load(data)
+        if "0x" + tree.root.hex() != anchor.args["root"] or len(tree) != anchor.args["count"]:
+            raise VerificationFailed(f"batch {batch_id}: its {len(tree)} records are not under the anchored root "
+                                     f"{anchor.args['root']} ({anchor.args['count']} records)",
+                                     hint="a batch record was altered, added or removed")
+        a = access.args
+        low, high = granted.get(a["licenseId"]), int(access.timestamp.timestamp())
+        for i, (value, _) in enumerate(tree.values):
+            license_id, version, kind, accessed_at = (int(x) for x in value[:4])
+            if (license_id, version, kind) != (a["licenseId"], a["version"], a["kind"]):
+                raise VerificationFailed(f"batch {batch_id} record {i} is about license {license_id} version "
+                                         f"{version} kind {kind}, not the batch's", hint="a batch record was altered")
+            if low is None or not low <= accessed_at <= high:
+                raise VerificationFailed(f"batch {batch_id} record {i}: accessed at {accessed_at}, outside license "
+                                         f"{license_id}'s grant ({low}) to the anchoring ({high})",
+                                         hint="the licensee recorded an access its license did not cover then")
         records += len(tree)
     if batches:
-        report.add("batches", f"{len(batches)} batches, {records} records, each under its anchored Merkle root")
-    missing = len(anchored) - len(batches)
+        report.add("batches", f"{len(batches)} access batches, {records} records: each document the anchored "
+                              "one, under its Merkle root, within its license's grant")
+    missing = len(anchored) - len(seen)
     if missing > 0:
         report.add("batches not included", f"{missing} anchored batches whose records the bundle does not carry "
                                            "(their roots and counts are proven; their records are not shown)")

@@ -117,7 +117,8 @@ def bundle(dataset_id: int, output: Path) -> None:
 
     fc = connect()
     with stage_progress() as progress:
-        made = build_bundle(fc.w3, fc.read_index(), fc.contracts(), dataset_id, progress=progress)
+        made = build_bundle(fc.w3, fc.read_index(), fc.contracts(), dataset_id, store=fc.store,
+                            progress=progress)
     size = write_bundle(made, output)
     head = BlockHeader.from_rlp(bytes.fromhex(made["headers"][-1][2:]))
     trusted = "0x" + (qbft_block_hash(head) if made["consensus"] == "qbft" else head.hash()).hex()
