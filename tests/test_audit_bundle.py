@@ -121,6 +121,32 @@ def test_an_untampered_demo_bundle_verifies_from_the_cli_with_the_chain_stopped(
         (demo["home"] / "chain-stopped").rename(chain_dir)
 
 
+def test_a_report_is_made_from_a_verified_bundle_alone(demo: dict, tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    path, html = tmp_path / "d1.json", tmp_path / "d1.html"
+    path.write_text(json.dumps(demo["bundles"][DATASET]))
+    env = {"FULLCHAIN_HOME": str(tmp_path / "nobody"), "FULLCHAIN_PASSWORD": None}
+    out = run_cli("audit", "report", "1", "--bundle", str(path), "-o", str(html), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    lines = dict((v["check"], v["result"]) for v in json.loads(out.stdout)["verification"])
+    assert lines["source of the events"].startswith("the bundle d1.json, verified offline up to block 0x")
+    assert {"bundle: headers", "bundle: contracts", "bundle: completeness", "bundle: batches"} <= set(lines)
+    assert lines["license at time of use"].startswith("passed")
+    text: list[str] = []
+    parser = HTMLParser()
+    parser.handle_data = text.append  # type: ignore[method-assign]
+    parser.feed(html.read_text())
+    assert "bundle: completeness" in text
+    wrong = run_cli("audit", "report", "3", "--bundle", str(path), "-o", str(html), env=env)
+    assert wrong.returncode == 2 and "is the bundle of dataset 1, not 3" in wrong.stderr
+    data = json.loads(path.read_text())
+    data["headers"] = data["headers"][1:]
+    path.write_text(json.dumps(data))
+    refused_cli = run_cli("audit", "report", "1", "--bundle", str(path), "-o", str(tmp_path / "no.html"), env=env)
+    assert refused_cli.returncode == 1 and not (tmp_path / "no.html").exists()  # nothing made of a bad bundle
+
+
 def test_an_edited_event_field_is_refused(bundle: dict) -> None:
     access = next(e for e in bundle["events"] if e["name"] == "AccessRecorded")
     access["args"]["version"] += 1

@@ -16,7 +16,8 @@ The bundle is one JSON document (format `fullchain-audit-bundle/1`, README "Audi
 - `validators`: on a QBFT chain, the validator set its last header lists (else empty);
 - `contracts`: name -> address and the transaction that created it, proven like the rest: the
   creating transaction's sender and nonce give the address, its init code must begin with this
-  SDK's compiled bytecode of that contract, its receipt must show success;
+  SDK's compiled bytecode of that contract (or differ only in solc's metadata trailer, which
+  hashes every imported source: Sourcify's "partial match"), its receipt must show success;
 - `events`: the dataset's trail and the events its license check reads, as the index shows them.
   Every field is re-derived from the proven logs and compared; nothing in them is taken on trust;
 - `batches`: the records documents of the access batches among those events (as the licensee
@@ -36,6 +37,7 @@ block 0; trust is anchored at the last header: `trust_block`), no account names.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -110,6 +112,16 @@ class Transaction:
         except Exception as exc:  # noqa: BLE001 (hostile input: any failure to recover is a refusal)
             raise VerificationFailed(f"transaction 0x{self.hash.hex()} has no valid signature ({exc})",
                                      hint="the transaction was altered") from None
+
+
+# solc's CBOR metadata trailer: {"ipfs": <34-byte multihash>, "solc": <3-byte version>}. It hashes
+# the metadata of every source the contract imports, so an unchanged contract compiled next to a
+# changed one differs only there (Sourcify's "partial match").
+_METADATA = re.compile(rb"\xa2\x64ipfs\x58\x22.{34}\x64solc\x43.{3}\x00\x33", re.S)
+
+
+def _without_metadata(code: bytes) -> bytes:
+    return _METADATA.sub(lambda m: bytes(len(m.group(0))), code)
 
 
 def _uint(value: bytes) -> int:
@@ -343,7 +355,7 @@ class _ProvenIndex:
     run unchanged over what the bundle proves."""
 
     def __init__(self, headers: Sequence[BlockHeader], blocks: Mapping[int, tuple[list[bytes], list[bytes]]],
-                 addresses: Mapping[str, str]) -> None:
+                 addresses: Mapping[str, str], hash_of: Callable[[BlockHeader], bytes] = BlockHeader.hash) -> None:
         from ..index import EventIndex
         from ..index._sync import store_event
 
@@ -366,6 +378,10 @@ class _ProvenIndex:
                         store_event(conn, contract, address, number, tx_index, log_index, tx_hash, header.timestamp,
                                     list(log.topics), log.data)
                     log_index += 1
+        # The blocks the index holds, and the last header: what "as of" and "now" are judged by.
+        known = {n: by_number[n] for n in blocks} | {headers[-1].number: headers[-1]}
+        conn.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)",
+                         [(n, "0x" + hash_of(h).hex(), h.timestamp) for n, h in sorted(known.items())])
         conn.execute("COMMIT")
 
     def __enter__(self) -> _ProvenIndex:
@@ -565,6 +581,7 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
 
     # 3. Contracts: created by a proven transaction with this SDK's code.
     addresses: dict[str, str] = {}
+    matches: dict[str, str] = {}
     for name, entry in bundle["contracts"].items():
         address = checksum(entry["address"])
         number, position = entry["block"], entry["tx_index"]
@@ -585,7 +602,11 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
         except (FileNotFoundError, OSError):
             raise VerificationFailed(f"{name} is not a contract this SDK knows",
                                      hint="the bundle was altered, or made by another version") from None
-        if not tx.data.startswith(code):
+        if tx.data.startswith(code):
+            matches[name] = "exact"
+        elif _without_metadata(tx.data[:len(code)]) == _without_metadata(code):
+            matches[name] = "partial"
+        else:
             raise VerificationFailed(f"{name} at {address} was created with other code than this SDK's {name}",
                                      hint="a different contract, or another fullchain version: verify with the "
                                           "version that deployed it")
@@ -594,11 +615,13 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
     if first_creation != headers[0].number:
         raise VerificationFailed(f"the headers start at block {headers[0].number}, not at the first contract's "
                                  f"creation (block {first_creation})", hint="the bundle was altered")
+    partial = sorted(n for n, m in matches.items() if m == "partial")
     report.add("contracts", f"{len(addresses)} contracts, each created by a proven transaction with this SDK's "
-                            "compiled code: " + ", ".join(f"{n} {a}" for n, a in sorted(addresses.items())))
+                            "compiled code: " + ", ".join(f"{n} {a}" for n, a in sorted(addresses.items()))
+               + (f" (the same code, compiled from other source metadata: {', '.join(partial)})" if partial else ""))
 
     # 4. Events: derived from the proven logs, compared field by field with what the bundle states.
-    proven = _ProvenIndex(headers, blocks, addresses)
+    proven = _ProvenIndex(headers, blocks, addresses, hash_of)
     try:
         derived = subject_events(proven.index, dataset_id)
         _compare_events(bundle["events"], derived)

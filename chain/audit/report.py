@@ -119,7 +119,7 @@ class ReportData(_Model):
     verification: list[tuple[str, str]]
 
 
-def check_lines(report: CheckReport, as_of_block: int) -> list[tuple[str, str]]:
+def check_lines(report: CheckReport, as_of_block: int, source: str | None = None) -> list[tuple[str, str]]:
     """The verification lines of the license-at-time-of-use check and of where its events came from."""
     if report.ok:
         verdict = (f"passed: all {report.accesses} recorded accesses were covered by a license valid at their block"
@@ -128,15 +128,18 @@ def check_lines(report: CheckReport, as_of_block: int) -> list[tuple[str, str]]:
         verdict = (f"FAILED: {len(report.uncovered)} of {report.accesses} recorded accesses were NOT covered "
                    "(see the access table)")
     return [("license at time of use", verdict),
-            ("source of the events", f"the local event index up to block {as_of_block}; headers and receipts not "
-                                     "verified here (an offline bundle's verification does that)")]
+            ("source of the events", source or f"the local event index up to block {as_of_block}; headers and "
+                                               "receipts not verified here (an offline bundle's verification does "
+                                               "that)")]
 
 
 def build_report_data(index: EventIndex, dataset_id: int, names: dict[str, str] | None = None,
-                      verification: list[tuple[str, str]] | None = None, *, now: int | None = None) -> ReportData:
+                      verification: list[tuple[str, str]] | None = None, *, now: int | None = None,
+                      source: str | None = None) -> ReportData:
     """Gather what the report shows from the index (UnknownDataset if there is no such dataset).
     `verification`: lines shown after the license-at-time-of-use check's own; `now`: when
-    license statuses are judged (default: the index's now)."""
+    license statuses are judged (default: the index's now); `source`: where the index's events
+    came from, when not from the node (a verified bundle)."""
     names = names or {}
     lineage = lineage_of(index, dataset_id)
     conn = index._conn  # noqa: SLF001 (read only, as fullchain.audit.trail does)
@@ -161,7 +164,7 @@ def build_report_data(index: EventIndex, dataset_id: int, names: dict[str, str] 
         versions=versions, lineage=boxes, lineage_edges=edges, lineage_omitted=omitted, licenses=licenses,
         licenses_total=licenses_total, license_statuses=statuses, accesses=accesses,
         accesses_total=report.accesses, accesses_uncovered=len(report.uncovered), accesses_omitted=omitted_accesses,
-        verification=[*check_lines(report, as_of_block), *(verification or [])])
+        verification=[*check_lines(report, as_of_block, source), *(verification or [])])
 
 
 def _layout(lineage: Lineage, names: dict[str, str]) -> tuple[list[LineageBox], list[tuple[int, int]], int]:

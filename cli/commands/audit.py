@@ -203,13 +203,38 @@ def export(dataset_id: int, format_: str, output: Path) -> None:
 @click.argument("dataset_id", type=DATASET_ID)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the HTML file (replaced whole, never half-written).")
-def report(dataset_id: int, output: Path) -> None:
+@click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report from this audit bundle, verified first (no node, no profile needed).")
+@click.option("--trust-block", "trust_block", type=HASH32, help="With --bundle: the block hash you trust.")
+@click.option("--validators", "validators_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --bundle: the QBFT validator set.")
+def report(dataset_id: int, output: Path, bundle_file: Path | None, trust_block: bytes | None,
+           validators_file: Path | None) -> None:
     """Write a self-contained HTML audit report of a dataset: summary, lineage, license timeline, accesses, checks."""
     from fullchain.audit.prov import write_export
     from fullchain.audit.report import build_report_data, render_report
 
-    v = view()
-    data = build_report_data(v.index, dataset_id, v.local_names())
+    if bundle_file is None:
+        if trust_block is not None or validators_file is not None:
+            raise click.UsageError("--trust-block and --validators apply to --bundle")
+        v = view()
+        data = build_report_data(v.index, dataset_id, v.local_names())
+    else:
+        from fullchain.audit.bundle import load_bundle, load_validators, verify_bundle
+        from fullchain.home import fullchain_home
+        from fullchain.profiles import local_names
+
+        validators = load_validators(validators_file) if validators_file else None
+        with verify_bundle(load_bundle(bundle_file), trust_block=trust_block, validators=validators) as verified:
+            if verified.report.dataset_id != dataset_id:
+                raise click.UsageError(f"{bundle_file} is the bundle of dataset {verified.report.dataset_id}, "
+                                       f"not {dataset_id}")
+            source = (f"the bundle {bundle_file.name}, verified offline up to block {verified.report.trusted} "
+                      f"({_TRUSTED_BY[verified.report.trusted_by]})")
+            checks = [(f"bundle: {what}", result) for what, result in verified.report.checks
+                      if what != "license at time of use"]
+            data = build_report_data(verified.index, dataset_id, local_names(fullchain_home(None)), checks,
+                                     source=source)
     write_export(output, render_report(data))
     if is_json():
         _emit({"file": str(output), "dataset_id": str(dataset_id), "accesses": data.accesses_total,
