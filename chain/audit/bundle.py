@@ -28,8 +28,9 @@ Completeness: a header's logsBloom says which addresses and topics its logs may 
 block in the header range whose bloom may hold a log of a deployment contract with a topic naming
 the dataset, one of its ancestors, one of its licenses or its licensees' accounts must be in
 `blocks`, so an event cannot be dropped by leaving its block out. (Events that name none of those
-in an indexed topic, such as contribution-meter records filed under the dataset by their subject,
-are proven included but not proven complete.)
+in an indexed topic are proven included but not proven complete: contribution-meter records filed
+under the dataset by their subject, the pool claims they earned, the registrations of datasets
+derived from it.)
 
 What cannot be checked offline is not in the bundle: no genesis hash (the headers need not reach
 block 0; trust is anchored at the last header: `trust_block`), no account names.
@@ -69,6 +70,22 @@ CONSENSUS = ("ethereum", "qbft")
 _ID_ARGS = ("datasetId", "licenseId", "recordId", "batchId")
 _HOLDER_ARGS = ("requester", "licensee")
 _EVENT_FIELDS = ("block", "tx_index", "log_index", "tx_hash", "timestamp", "contract", "address", "name", "args")
+# A deployment is one set of contracts wired to each other by their constructor arguments: a
+# bundle must name all of them (leaving one out would hide its events) and each must have been
+# created pointing at the others (a contract of another deployment cannot be slipped in).
+# SettlementToken exists on development chains only.
+_LINKS = {
+    "Consortium": {},
+    "DatasetRegistry": {"consortium_": "Consortium"},
+    "DataUseLicensing": {"consortium_": "Consortium", "registry_": "DatasetRegistry"},
+    "ContributionMeter": {"consortium_": "Consortium", "licensing_": "DataUseLicensing"},
+    "BenefitDistributor": {"consortium_": "Consortium", "meter_": "ContributionMeter"},
+    "ProvenanceAnchor": {"consortium_": "Consortium", "licensing_": "DataUseLicensing"},
+    "SettlementToken": {"consortium_": "Consortium"},
+}
+_OPTIONAL = {"SettlementToken"}
+# JSON nesting a bundle never needs; deeper input is refused before it can exhaust the stack.
+_MAX_DEPTH = 200
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -118,6 +135,22 @@ class Transaction:
 # the metadata of every source the contract imports, so an unchanged contract compiled next to a
 # changed one differs only there (Sourcify's "partial match").
 _METADATA = re.compile(rb"\xa2\x64ipfs\x58\x22.{34}\x64solc\x43.{3}\x00\x33", re.S)
+
+
+def _constructor_arguments(name: str, data: bytes) -> dict[str, Any]:
+    """The constructor arguments appended to `name`'s creation code (addresses checksummed)."""
+    from eth_abi import decode as abi_decode
+
+    from ..contracts import artifact
+
+    inputs = next((e["inputs"] for e in artifact(name)["abi"] if e["type"] == "constructor"), [])
+    types = [i["type"] if not i["type"].startswith("tuple") else
+             "(" + ",".join(c["type"] for c in i["components"]) + ")" + i["type"][5:] for i in inputs]
+    try:
+        values = abi_decode(types, data)
+    except Exception:  # noqa: BLE001 (hostile input)
+        raise VerificationFailed(f"{name}'s constructor arguments do not decode", hint="the bundle was altered") from None
+    return {i["name"]: to_checksum_address(v) if i["type"] == "address" else v for i, v in zip(inputs, values)}
 
 
 def _without_metadata(code: bytes) -> bytes:
@@ -180,10 +213,22 @@ def _topics(events: Iterable[TrailEvent]) -> set[bytes]:
 # ---- the events a dataset's bundle carries ----
 
 def subject_events(index: EventIndex, dataset_id: int) -> list[TrailEvent]:
-    """The dataset's whole trail and the events its license-at-time-of-use check reads, in chain order."""
+    """The dataset's whole trail, the events its license-at-time-of-use check reads and the
+    registrations of the datasets derived from it (its lineage downwards), in chain order."""
+    from .trail import trail_events
+
     events = {e.position: e for e in dataset_trail(index, dataset_id, limit=None).events}
     for e in evidence(index, dataset_id):
         events.setdefault(e.position, e)
+    todo, seen = [dataset_id], {dataset_id}
+    while todo:
+        children = trail_events(index, "name = 'DatasetRegistered' AND EXISTS (SELECT 1 FROM json_each(events.args, "
+                                       "'$.derivedFrom') WHERE value = :parent)", {"parent": todo.pop()})
+        for e in children:
+            events.setdefault(e.position, e)
+            if e.args["datasetId"] not in seen:
+                seen.add(e.args["datasetId"])
+                todo.append(e.args["datasetId"])
     return [events[p] for p in sorted(events)]
 
 
@@ -454,14 +499,32 @@ def write_bundle(bundle: Mapping[str, Any], path: Path) -> int:
     return len(data)
 
 
+def parse_json(text: str | bytes, what: str) -> Any:
+    """JSON from an untrusted source: nesting beyond _MAX_DEPTH (which would overflow the stack of
+    a process whose recursion limit py-evm raised) and integers past Python's digit limit are
+    refused as VerificationFailed, like any other text that is not JSON."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(min(limit, depth + _MAX_DEPTH + 50))  # the decoder recurses once per level
+    try:
+        return json.loads(text)
+    except (RecursionError, ValueError) as exc:  # JSONDecodeError and the int digit limit are ValueErrors
+        reason = f"nested deeper than {_MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise VerificationFailed(f"{what} is not JSON a bundle can hold ({reason})",
+                                 hint="give a file written by `fullchain audit bundle`, unaltered") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def load_bundle(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = parse_json(Path(path).read_bytes(), f"the bundle {path}")
     except OSError as exc:
         raise AuditError(f"cannot read the bundle {path} ({exc.strerror})", hint="check the path") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationFailed(f"the bundle {path} is not JSON ({exc})",
-                                 hint="give a file written by `fullchain audit bundle`") from None
     if not isinstance(data, dict):
         raise VerificationFailed(f"the bundle {path} is not a JSON object", hint="give a file written by "
                                                                                   "`fullchain audit bundle`")
@@ -469,16 +532,18 @@ def load_bundle(path: Path) -> dict[str, Any]:
 
 
 def verify_bundle(bundle: Mapping[str, Any], *, trust_block: bytes | None = None,
-                  validators: Sequence[str] | None = None,
+                  validators: Sequence[str] | None = None, deployment: Mapping[str, str] | None = None,
                   on_check: Callable[[str, str], None] | None = None) -> VerifiedBundle:
     """Check `bundle` with no node and no network; VerificationFailed names the first failure.
 
     `trust_block`: the hash of the block you trust (from a node or members you trust); without it
     the bundle's last header is taken as given, and the report says so. `validators`: the QBFT
-    validator set; each header's commit seals must then come from ceil(2n/3) of them. `on_check`
+    validator set; each header's commit seals must then come from ceil(2n/3) of them.
+    `deployment`: contract name -> address of the consortium's deployment as you know it (the
+    JSON members share); the bundle's contracts must be exactly those. `on_check`
     hears each check as it passes (what, result), so a failure can be shown after what held."""
     try:
-        return _verify(bundle, trust_block, validators, on_check)
+        return _verify(bundle, trust_block, validators, deployment, on_check)
     except VerificationFailed:
         raise
     except UnknownDataset:
@@ -490,7 +555,7 @@ def verify_bundle(bundle: Mapping[str, Any], *, trust_block: bytes | None = None
 
 
 def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Sequence[str] | None,
-            on_check: Callable[[str, str], None] | None) -> VerifiedBundle:
+            deployment: Mapping[str, str] | None, on_check: Callable[[str, str], None] | None) -> VerifiedBundle:
     from ..contracts import artifact
     from ..index._decode import checksum
 
@@ -579,9 +644,17 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
                          "transactionsRoot and receiptsRoot (chain id {chain_id} in every signature)"
                .replace("{chain_id}", str(chain_id)))
 
-    # 3. Contracts: created by a proven transaction with this SDK's code.
+    # 3. Contracts: the whole deployment, each created by a proven transaction with this SDK's
+    # code and wired to the others.
+    named = set(bundle["contracts"])
+    if named - _LINKS.keys() or _LINKS.keys() - _OPTIONAL - named:
+        raise VerificationFailed(f"the bundle's contracts ({', '.join(sorted(named))}) are not a fullchain deployment "
+                                 f"(it has {', '.join(sorted(_LINKS.keys() - _OPTIONAL))})",
+                                 hint="a contract was left out or added: its events would be missing or foreign")
     addresses: dict[str, str] = {}
     matches: dict[str, str] = {}
+    creators: dict[str, str] = {}
+    arguments: dict[str, dict[str, Any]] = {}
     for name, entry in bundle["contracts"].items():
         address = checksum(entry["address"])
         number, position = entry["block"], entry["tx_index"]
@@ -589,7 +662,8 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
             raise VerificationFailed(f"the transaction creating {name} (block {number}, index {position}) is "
                                      "not in the bundle", hint="the bundle was altered")
         tx = txs[number][position]
-        created = to_checksum_address(keccak(rlp.encode([bytes.fromhex(tx.sender()[2:]), tx.nonce]))[12:])
+        creators[name] = tx.sender()
+        created = to_checksum_address(keccak(rlp.encode([bytes.fromhex(creators[name][2:]), tx.nonce]))[12:])
         if tx.to or created != address:
             raise VerificationFailed(f"{name}: transaction {position} of block {number} created "
                                      f"{created if not tx.to else 'no contract'}, not {address}",
@@ -611,14 +685,31 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
                                      hint="a different contract, or another fullchain version: verify with the "
                                           "version that deployed it")
         addresses[name] = address
+        arguments[name] = _constructor_arguments(name, tx.data[len(code):])
+    for name, links in _LINKS.items():
+        for argument, target in links.items():
+            if name in addresses and arguments[name].get(argument) != addresses[target]:
+                raise VerificationFailed(f"{name} {addresses[name]} was created for {target} "
+                                         f"{arguments[name].get(argument)}, not the bundle's {addresses[target]}",
+                                         hint="the bundle mixes contracts of different deployments")
+    if deployment is not None:
+        pinned = {n: checksum(a) for n, a in deployment.items()}
+        if pinned != addresses:
+            differ = sorted(n for n in pinned.keys() | addresses.keys() if pinned.get(n) != addresses.get(n))
+            raise VerificationFailed(f"the bundle's contracts are not the deployment given: {', '.join(differ)} "
+                                     "differ", hint="the bundle is of another deployment, or was altered")
     first_creation = min(entry["block"] for entry in bundle["contracts"].values()) if addresses else None
     if first_creation != headers[0].number:
         raise VerificationFailed(f"the headers start at block {headers[0].number}, not at the first contract's "
                                  f"creation (block {first_creation})", hint="the bundle was altered")
     partial = sorted(n for n, m in matches.items() if m == "partial")
-    report.add("contracts", f"{len(addresses)} contracts, each created by a proven transaction with this SDK's "
-                            "compiled code: " + ", ".join(f"{n} {a}" for n, a in sorted(addresses.items()))
-               + (f" (the same code, compiled from other source metadata: {', '.join(partial)})" if partial else ""))
+    report.add("contracts", f"the deployment of Consortium {addresses['Consortium']} (created by "
+                            f"{creators['Consortium']}): {len(addresses)} contracts, each created by a proven "
+                            "transaction with this SDK's compiled code and wired to the others: "
+                            + ", ".join(f"{n} {a}" for n, a in sorted(addresses.items()))
+               + (f" (the same code, compiled from other source metadata: {', '.join(partial)})" if partial else "")
+               + (" = the deployment given" if deployment is not None else
+                  " (not compared with a deployment you know: --deployment)"))
 
     # 4. Events: derived from the proven logs, compared field by field with what the bundle states.
     proven = _ProvenIndex(headers, blocks, addresses, hash_of)
@@ -707,8 +798,8 @@ def _verify_batches(batches: Sequence[Mapping[str, Any]], anchored: Mapping[int,
         if "0x" + records_digest(document).hex() != anchor.args["metadataDigest"]:
             raise VerificationFailed(f"batch {batch_id}: its records document is not the one anchored (digest "
                                      f"{anchor.args['metadataDigest']})", hint="a batch record was altered")
-        data = json.loads(document)
-        if data.get("leafEncoding") != ACCESS_RECORD_ENCODING:
+        data = parse_json(document, f"batch {batch_id}'s records document")
+        if not isinstance(data, dict) or data.get("leafEncoding") != ACCESS_RECORD_ENCODING:
             raise VerificationFailed(f"batch {batch_id}: not access records", hint="the bundle was altered")
         tree = StandardMerkleTree.load(data)
         if "0x" + tree.root.hex() != anchor.args["root"] or len(tree) != anchor.args["count"]:

@@ -139,12 +139,16 @@ def bundle(dataset_id: int, output: Path) -> None:
 @click.option("--trust-block", "trust_block", type=HASH32, help="Hash of the block you trust (the bundle's last).")
 @click.option("--validators", "validators_file", type=click.Path(dir_okay=False, path_type=Path),
               help="QBFT validator set: JSON list, Besu genesis.json, or one address per line.")
-def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file: Path | None) -> None:
+@click.option("--deployment", "deployment_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The consortium's deployment as you know it (`fullchain chain deploy --json`).")
+def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file: Path | None,
+                          deployment_file: Path | None) -> None:
     """Check a bundle with no node and no network; exit 1 naming the first check that fails."""
     from fullchain.audit.bundle import load_bundle, load_validators, verify_bundle
     from fullchain.errors import VerificationFailed
 
     validators = load_validators(validators_file) if validators_file else None
+    deployment = _deployment(deployment_file)
     passed: list[tuple[str, str]] = []
     as_json = is_json()
 
@@ -154,7 +158,7 @@ def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file
             click.echo(f"ok    {what}: {result}")
 
     try:
-        with verify_bundle(load_bundle(path), trust_block=trust_block, validators=validators,
+        with verify_bundle(load_bundle(path), trust_block=trust_block, validators=validators, deployment=deployment,
                            on_check=heard) as verified:
             report = verified.report
     except VerificationFailed as exc:
@@ -169,6 +173,12 @@ def verify_bundle_command(path: Path, trust_block: bytes | None, validators_file
         return
     click.echo(f"Bundle verified: dataset {report.dataset_id}, trusted block {report.trusted} "
                f"({_TRUSTED_BY[report.trusted_by]})")
+
+
+def _deployment(path: Path | None) -> dict[str, str] | None:
+    from fullchain.deployments import load_deployment_file
+
+    return dict(load_deployment_file(path).contracts) if path is not None else None
 
 
 _TRUSTED_BY = {"--trust-block": "given with --trust-block",
@@ -208,15 +218,17 @@ def export(dataset_id: int, format_: str, output: Path) -> None:
 @click.option("--trust-block", "trust_block", type=HASH32, help="With --bundle: the block hash you trust.")
 @click.option("--validators", "validators_file", type=click.Path(dir_okay=False, path_type=Path),
               help="With --bundle: the QBFT validator set.")
+@click.option("--deployment", "deployment_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --bundle: the consortium's deployment as you know it.")
 def report(dataset_id: int, output: Path, bundle_file: Path | None, trust_block: bytes | None,
-           validators_file: Path | None) -> None:
+           validators_file: Path | None, deployment_file: Path | None) -> None:
     """Write a self-contained HTML audit report of a dataset: summary, lineage, license timeline, accesses, checks."""
     from fullchain.audit.prov import write_export
     from fullchain.audit.report import build_report_data, render_report
 
     if bundle_file is None:
-        if trust_block is not None or validators_file is not None:
-            raise click.UsageError("--trust-block and --validators apply to --bundle")
+        if trust_block is not None or validators_file is not None or deployment_file is not None:
+            raise click.UsageError("--trust-block, --validators and --deployment apply to --bundle")
         v = view()
         data = build_report_data(v.index, dataset_id, v.local_names())
     else:
@@ -225,7 +237,8 @@ def report(dataset_id: int, output: Path, bundle_file: Path | None, trust_block:
         from fullchain.profiles import local_names
 
         validators = load_validators(validators_file) if validators_file else None
-        with verify_bundle(load_bundle(bundle_file), trust_block=trust_block, validators=validators) as verified:
+        with verify_bundle(load_bundle(bundle_file), trust_block=trust_block, validators=validators,
+                           deployment=_deployment(deployment_file)) as verified:
             if verified.report.dataset_id != dataset_id:
                 raise click.UsageError(f"{bundle_file} is the bundle of dataset {verified.report.dataset_id}, "
                                        f"not {dataset_id}")
@@ -233,6 +246,9 @@ def report(dataset_id: int, output: Path, bundle_file: Path | None, trust_block:
                       f"({_TRUSTED_BY[verified.report.trusted_by]})")
             checks = [(f"bundle: {what}", result) for what, result in verified.report.checks
                       if what != "license at time of use"]
+            checks.append(("bundle: lineage", "ancestors proven complete; descendants proven registered as shown, "
+                                              "not proven complete (their registrations name this dataset only "
+                                              "in log data)"))
             data = build_report_data(verified.index, dataset_id, local_names(fullchain_home(None)), checks,
                                      source=source)
     write_export(output, render_report(data))
