@@ -194,6 +194,21 @@ def test_member_trail(world: dict) -> None:
     assert cli("audit", "member", pharma.lower())["total"] == trail.total
 
 
+def test_an_owners_trail_holds_what_it_did_on_its_datasets(world: dict) -> None:
+    """Grants, renewals, key deliveries and supersessions are filed under the licensee, a required
+    consent under the patient: the owner's own trail shows them too."""
+    hospital = world["fc"]["hospital"].address
+    trail = member_trail(world["index"], hospital, limit=None, names=world["names"])
+    granted = [e.args["licenseId"] for e in trail.events if e.name == "LicenseGranted"]
+    l1, _, l3, l4, l5 = world["licenses"]
+    assert granted == [l1, l3, l4, l5] and all(e.account != hospital for e in trail.events
+                                               if e.name == "LicenseGranted")
+    names = [e.name for e in trail.events]
+    assert {"LicenseRenewed", "KeyDelivered", "LicenseSuperseded", "ConsentRequired", "LicenseRevoked"} <= set(names)
+    pharma = member_trail(world["index"], world["fc"]["pharma"].address, limit=None).events
+    assert "KeyDelivered" not in [e.name for e in pharma]  # owns no dataset: only what is about it
+
+
 def test_check_agrees_with_the_contract(world: dict) -> None:
     report = check_dataset(world["index"], world["d1"])
     assert report.ok and report.accesses == 3

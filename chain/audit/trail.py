@@ -38,6 +38,10 @@ _ORDER = "ORDER BY block, tx_index, log_index"
 _ACCESS_KINDS = {0: "fetch", 1: "compute", 2: "export"}
 # Pool claims that cite a dataset: its contributor's (or its consenting patient's) claim of an
 # epoch in which a meter record about the dataset counted points for them.
+# What the owner of a dataset (or its delegate) did that the index files under the other party:
+# grants, renewals and key deliveries under the licensee, a required consent under the patient.
+_OWNER_ACTS = ("(name IN ('LicenseGranted', 'LicenseRenewed', 'KeyDelivered', 'LicenseSuperseded', "
+               "'ConsentRequired') AND dataset_id IN (SELECT id FROM datasets WHERE owner = :subject))")
 _CLAIMS = ("(name = 'Claimed' AND EXISTS (SELECT 1 FROM events p WHERE p.dataset_id = :subject "
            "AND p.name IN ('PointsCounted', 'PatientPointsCounted') AND p.account = events.account "
            "AND json_extract(p.args, '$.epoch') = json_extract(events.args, '$.epoch')))")
@@ -120,9 +124,12 @@ def member_trail(index: EventIndex, account: str, *, start: Bound | None = None,
                  limit: int | None = DEFAULT_PAGE, offset: int = 0, names: dict[str, str] | None = None) -> Trail:
     """A page of what `account` (checksummed) did or was the subject of: admissions, roles,
     proposals and votes, registrations, license requests, grants to it, revocations and
-    rejections it made, accesses it recorded, consent it gave, meter records and attestations."""
+    rejections it made, accesses it recorded, consent it gave, meter records and attestations;
+    and, on the datasets it owns, the grants, renewals, key deliveries and supersessions made
+    (by it or a delegate) and the patients' consent it required."""
     names = names or {}
-    total, events = _page(index, "account = :subject", {"subject": account}, start, end, limit, offset, names)
+    total, events = _page(index, f"(account = :subject OR {_OWNER_ACTS})", {"subject": account}, start, end, limit,
+                          offset, names)
     label = names.get(account)
     return Trail(subject=f"account {account}" + (f" ({label})" if label else ""), account=account, total=total,
                  offset=offset, limit=limit, events=events)

@@ -9,7 +9,7 @@ from typing import Any
 from ..home import private_dir
 
 # Bump when a table changes: an index of another version is simply rebuilt (it is a cache).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Tables derived from the events ("state"); emptied and replayed from `events` on a rewind.
 STATE_TABLES = ("datasets", "ancestors", "versions", "key_bundles", "licenses", "license_keys", "consents", "delegates",
@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_dataset ON events (dataset_id, block, tx_index, log_index);
 CREATE INDEX IF NOT EXISTS events_license ON events (license_id, block, tx_index, log_index);
 CREATE INDEX IF NOT EXISTS events_name ON events (name, block);
+-- A member's trail (fullchain audit member) is one indexed range per account.
+CREATE INDEX IF NOT EXISTS events_account ON events (account, block, tx_index, log_index);
 
 CREATE TABLE IF NOT EXISTS datasets (
     id INTEGER PRIMARY KEY, owner TEXT NOT NULL, derived_from TEXT NOT NULL,
