@@ -400,12 +400,17 @@ class _ProvenIndex:
     run unchanged over what the bundle proves."""
 
     def __init__(self, headers: Sequence[BlockHeader], blocks: Mapping[int, tuple[list[bytes], list[bytes]]],
-                 addresses: Mapping[str, str], hash_of: Callable[[BlockHeader], bytes] = BlockHeader.hash) -> None:
+                 addresses: Mapping[str, str], hash_of: Callable[[BlockHeader], bytes] = BlockHeader.hash,
+                 chain_id: int | None = None) -> None:
         from ..index import EventIndex
+        from ..index._schema import set_meta
         from ..index._sync import store_event
 
         self._dir = Path(tempfile.mkdtemp(prefix="fullchain-bundle-"))
-        self.index = EventIndex(self._dir / "proven.sqlite")
+        # Named and labelled as a node-fed index is (`<chain id>-<genesis>`, its contracts), so that
+        # exports name the deployment; the genesis hash is not in a bundle: "unknown".
+        self.index = EventIndex(self._dir / f"{chain_id if chain_id is not None else 'unknown'}-unknown.sqlite")
+        set_meta(self.index._conn, "contracts", json.dumps(dict(sorted(addresses.items()))))  # noqa: SLF001
         by_number = {h.number: h for h in headers}
         by_address = {a.lower(): name for name, a in addresses.items()}
         conn = self.index._conn  # noqa: SLF001 (filled like the syncer fills it, in one transaction)
@@ -712,7 +717,7 @@ def _verify(bundle: Mapping[str, Any], trust_block: bytes | None, validators: Se
                   " (not compared with a deployment you know: --deployment)"))
 
     # 4. Events: derived from the proven logs, compared field by field with what the bundle states.
-    proven = _ProvenIndex(headers, blocks, addresses, hash_of)
+    proven = _ProvenIndex(headers, blocks, addresses, hash_of, chain_id)
     try:
         derived = subject_events(proven.index, dataset_id)
         _compare_events(bundle["events"], derived)
