@@ -161,6 +161,77 @@ def load_access_batch(store: ContentStore, digest: bytes, *, root: bytes | None 
     return tree
 
 
+EVIDENCE_RECORD_ENCODING = ["bytes32"]
+
+
+def evidence_document(records: Sequence[Any]) -> tuple[StandardMerkleTree, bytes]:
+    """A batch of compute job records or measurement evidence (JSON objects): the tree over each
+    record's SHA-256 (of its canonical JSON) and the document stored, `{"records": [...], "tree":
+    dump}` as canonical JSON. A record's inclusion is then provable by its digest alone, without
+    showing the others."""
+    if not records:
+        raise InvalidInput("a batch needs at least one record", hint="give one JSON object per record")
+    canonical = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidInput(f"record {i + 1} is not a JSON object", hint="give one JSON object per record")
+        canonical.append(json.loads(json.dumps(record, sort_keys=True, separators=(",", ":"))))
+    tree = StandardMerkleTree.of([[_record_digest(r)] for r in canonical], EVIDENCE_RECORD_ENCODING)
+    document = json.dumps({"records": canonical, "tree": tree.dump()}, sort_keys=True, separators=(",", ":"))
+    return tree, document.encode()
+
+
+def load_evidence_batch(store: ContentStore, digest: bytes, *, root: bytes | None = None
+                        ) -> tuple[list[dict[str, Any]], StandardMerkleTree]:
+    """The records of an evidence batch whose anchored `metadataDigest` is `digest`, from `store`:
+    the document must hash to it, every record's digest be a leaf of its tree in order, and the
+    tree lead to the anchored `root` (VerificationFailed otherwise)."""
+    cid = find_records_cid(store, digest)
+    if cid is None:
+        raise ContentNotFound(f"the records of the batch with digest 0x{bytes(digest).hex()} are not in the content "
+                              f"store (CID {records_cid(digest)})", hint="ask the member that anchored it to pin its CID")
+    document = b"".join(store.cat(cid))
+    if records_digest(document) != bytes(digest):
+        raise VerificationFailed(f"the content stored under {cid} does not hash to the anchored digest",
+                                 hint="the store returned other bytes; fetch the records from another node")
+    try:
+        data = json.loads(document)
+        records, tree = data["records"], StandardMerkleTree.load(data["tree"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VerificationFailed(f"the document under {cid} is not an evidence batch ({exc})",
+                                 hint="an evidence batch is {records, tree}") from None
+    if [[_record_digest(r)] for r in records] != [v for v, _ in tree.values]:
+        raise VerificationFailed(f"the records under {cid} are not the leaves of its tree",
+                                 hint="a record was altered")
+    if root is not None and tree.root != bytes(root):
+        raise VerificationFailed(f"the records under {cid} lead to root 0x{tree.root.hex()}, not the anchored "
+                                 f"0x{bytes(root).hex()}", hint="the records do not belong to this batch")
+    return records, tree
+
+
+def read_records(path: Path) -> list[Any]:
+    """One JSON value per non-empty line of the file at `path` (JSON lines)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})",
+                           hint="give a UTF-8 file of JSON lines") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise InvalidInput(f"{path} line {number} is not JSON ({exc.msg})",
+                               hint="give one JSON object per line") from None
+    return out
+
+
+def _record_digest(record: Any) -> bytes:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
 def read_access_log(path: Path) -> list[tuple[int, bytes]]:
     """`parse_access_log` over the lines of the file at `path` (UTF-8)."""
     try:
@@ -283,6 +354,38 @@ class AnchorClient:
             raise self._explain(exc, license_id) from None
         event = self.contract.events.AccessBatchAnchored().process_receipt(receipt, errors=DISCARD)[0]
         return event["args"]["batchId"], receipt
+
+    def record_batch(self, kind: BatchKind | int, records: Sequence[Any]) -> tuple[int, dict, str]:
+        """Anchor compute job records (COMPUTE) or measurement evidence (METERING), JSON objects,
+        as one batch: the document (`evidence_document`) goes to the content store, its root,
+        count and digest on chain (constant gas). Returns the batch id, the receipt and the
+        document's CID. Access batches go through `record_access_batch` (their license is checked)."""
+        if int(kind) not in (BatchKind.COMPUTE, BatchKind.METERING):
+            raise InvalidInput(f"batch kind {int(kind)} is not compute (2) or metering (3)",
+                               hint="record uses of a dataset with `record_access_batch`")
+        if self._store is None:
+            raise InvalidInput("this AnchorClient has no content store for the batch's records",
+                               hint="open it with a store (fc.anchor does)")
+        tree, document = evidence_document(records)
+        digest = records_digest(document)
+        cid = self._store.add([document])
+        self._keep_copy(digest, document)
+        batch_id, receipt = self.anchor_root(tree.root, len(tree), kind, metadata_digest=digest)
+        return batch_id, receipt, cid
+
+    def evidence_batch(self, batch_id: int) -> tuple[list[dict[str, Any]], StandardMerkleTree]:
+        """The records of compute or metering batch `batch_id`, checked against what is anchored."""
+        if self._store is None:
+            raise InvalidInput("this AnchorClient has no content store", hint="open it with a store (fc.anchor does)")
+        b = self.batch(batch_id)
+        if b.kind not in (BatchKind.COMPUTE, BatchKind.METERING):
+            raise InvalidInput(f"batch {batch_id} is of kind {b.kind}, not a compute or metering batch",
+                               hint="access batches are read with `access_batch`")
+        records, tree = load_evidence_batch(self._store, b.metadata_digest, root=b.root)
+        if len(tree) != b.count:
+            raise VerificationFailed(f"the records of batch {batch_id} are {len(tree)}, but {b.count} were anchored",
+                                     hint="the records document does not belong to this batch")
+        return records, tree
 
     def access_batch(self, batch_id: int) -> StandardMerkleTree:
         """The records of access batch `batch_id` from the content store, checked against the

@@ -212,6 +212,28 @@ def finalize(epoch: int) -> None:
     show_epoch(connect().meter.finalize(epoch))
 
 
+@click.command("anchor")
+@common_options
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["compute", "metering"]), required=True,
+              help="compute: job records; metering: measurement evidence.")
+def anchor_(file: Path, kind: str) -> None:
+    """Anchor FILE's records (one JSON object per line) as one Merkle root on chain, constant gas.
+
+    The records go to the content store; any one of them can later be proven included by its
+    SHA-256 alone (OpenZeppelin MerkleProof, on chain or offline)."""
+    from fullchain.audit.anchor import BatchKind, read_records
+
+    fc = connect()
+    batch_id, receipt, cid = fc.anchor.record_batch(BatchKind[kind.upper()], read_records(file))
+    count = fc.anchor.batch(batch_id).count
+    if is_json():
+        emit_json({"batch_id": str(batch_id), "kind": kind, "count": count, "records_cid": cid,
+                   "transaction": "0x" + bytes(receipt["transactionHash"]).hex()})
+    else:
+        click.echo(f"anchored {count} {kind} records as batch {batch_id} (records {cid})")
+
+
 def attach_chain_commands(group: click.Group) -> None:
-    for command in (submit, attest, dispute, resolve_, records, epoch_, finalize):
+    for command in (submit, attest, dispute, resolve_, records, epoch_, finalize, anchor_):
         group.add_command(command)
