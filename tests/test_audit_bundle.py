@@ -91,6 +91,8 @@ def test_the_demo_bundle_verifies_and_holds_the_trail_the_index_shows(demo: dict
     hospital = next(e.account for e in subject_events(demo["index"], DATASET) if e.name == "DatasetRegistered")
     claims = [e for e in b["events"] if e["name"] == "Claimed"]
     assert [c["args"]["account"] for c in claims] == [hospital] and claims[0]["args"]["epoch"] == "0"
+    [claim] = [e for e in subject_events(demo["index"], DATASET) if e.name == "Claimed"]
+    assert claim.summary == f"{hospital} claimed {claim.args['amount']} base units from the pool of epoch 0"
     # each contract's creation is proven: its address follows from the creating transaction
     assert set(b["contracts"]) == set(demo["contracts"])
 

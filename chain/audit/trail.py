@@ -323,4 +323,17 @@ def describe(name: str, a: dict[str, Any], names: dict[str, str]) -> str:
         case "PointsCounted" | "PointsWithdrawn":
             verb = "counted" if name == "PointsCounted" else "withdrawn"
             return f"points of meter record {a['recordId']} {verb} for {who('member')}"
+        case "PatientPointsCounted" | "PatientPointsWithdrawn":
+            verb = "counted" if name == "PatientPointsCounted" else "withdrawn"
+            return f"patient points of meter record {a['recordId']} {verb} for {who('patient')}"
+        case "EpochFinalized":
+            return f"epoch {a['epoch']} finalized"
+        case "Funded":
+            return f"pool of epoch {a['epoch']} funded with {a['amount']} base units by {who('funder')}"
+        case "Claimed":
+            return f"{who('account')} claimed {a['amount']} base units from the pool of epoch {a['epoch']}"
+        case "Swept":
+            return f"{a['amount']} base units swept from epoch {a['epoch']} to epoch {a['toEpoch']}"
+        case "SplitChanged":
+            return f"benefit split changed (operations share to {who('operations')})"
     return name
