@@ -48,7 +48,7 @@ from .conftest import run_cli
 from .test_licensing_contract import BATCHED, DAY, GRU, Lic
 from .test_licensing_contract import lic as lic  # noqa: F401 (the fixture)
 
-PW = "audit-batches-tests"
+PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 

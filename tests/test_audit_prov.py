@@ -20,7 +20,7 @@ from fullchain.view import open_view
 
 from .conftest import run_cli
 
-PW = "audit-prov-tests"
+PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
 
 
 @pytest.fixture(scope="module")

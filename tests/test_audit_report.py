@@ -19,7 +19,7 @@ from fullchain.view import open_view
 
 from .conftest import run_cli
 
-PW = "audit-report-tests"
+PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
 SECTIONS = {"summary", "lineage", "licenses", "accesses", "verification"}
 
 

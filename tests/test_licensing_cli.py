@@ -16,7 +16,7 @@ from fullchain.storage import cid as cids
 
 from .conftest import run_cli
 
-ENV = {"FULLCHAIN_PASSWORD": "licensing-tests"}
+ENV = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}  # test_cli's: one demo per worker
 
 
 def cli(*args: str) -> dict | list:
