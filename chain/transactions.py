@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # Custom errors whose fix is not obvious from their name.
 ERROR_HINTS: dict[str, str] = {
     "ConsortiumNotMember": "the account must be an active member; ask the governors to admit it",
+    "ProvenanceAnchorNotMember": "only active members anchor batches; ask the governors to admit this account",
     "ConsortiumNotGovernor": "only governors may do this; ask a governor",
     "ConsortiumNotEnoughApprovals": "more governors must approve it first (`fullchain member vote ID`)",
     "ConsortiumProposalExpired": "the voting period is over; propose it again",

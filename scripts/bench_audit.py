@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-audit"
-PER_BLOCK = 250
+PER_BLOCK = 250  # default; --per-block 1 makes a block per access, as an automining node does
 
 
 def log(message: str) -> None:
@@ -56,8 +56,8 @@ def make_world(home: Path, url: str, fund: Any) -> tuple[Any, Any, int, int]:
     return hospital, pharma, dataset, license_id
 
 
-def record_accesses(pharma: Any, license_id: int, count: int) -> float:
-    """`count` recordAccess transactions by the licensee, mined PER_BLOCK to a block; seconds taken."""
+def record_accesses(pharma: Any, license_id: int, count: int, per_block: int = PER_BLOCK) -> float:
+    """`count` recordAccess transactions by the licensee, mined `per_block` to a block; seconds taken."""
     w3 = pharma.w3
     signer = pharma._load_signer()  # noqa: SLF001 (the bench signs raw transactions itself)
     fn = pharma.licensing.contract.functions.recordAccess(license_id, 1, 1)
@@ -74,7 +74,7 @@ def record_accesses(pharma: Any, license_id: int, count: int) -> float:
             tx = {"to": to, "data": data, "gas": gas, "nonce": nonce + i, "chainId": chain_id,
                   "maxFeePerGas": fee, "maxPriorityFeePerGas": 10**9, "type": 2}
             w3.eth.send_raw_transaction(signer.sign_transaction(tx).raw_transaction)
-            if (i + 1) % PER_BLOCK == 0 or i + 1 == count:
+            if (i + 1) % per_block == 0 or i + 1 == count:
                 w3.provider.make_request("evm_mine", [])
     finally:
         w3.provider.make_request("evm_setAutomine", [True])
@@ -149,6 +149,8 @@ def anchor_figures(pharma: Any, license_id: int, sizes: list[int]) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000, help="accesses recorded on the dataset (default 10000)")
+    parser.add_argument("--per-block", type=int, default=PER_BLOCK,
+                        help=f"accesses mined per block (default {PER_BLOCK}; 1: the bundle then spans a block each)")
     parser.add_argument("--records", default="10,1000,100000", help="batch sizes to anchor (default 10,1000,100000)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Account.enable_unaudited_hdwallet_features()
     funder = Account.from_mnemonic(ANVIL_MNEMONIC)
-    results: dict[str, Any] = {"events": args.events, "goals": {"trail_first_page_s": 2.0, "anchor_gas_spread": 0.01,
+    results: dict[str, Any] = {"events": args.events, "per_block": args.per_block, "goals": {"trail_first_page_s": 2.0, "anchor_gas_spread": 0.01,
                                                                 "records_per_s": 10_000}}
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp, Anvil("--gas-limit", "100000000") as node:
         work = Path(tmp)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         hospital, pharma, dataset, license_id = make_world(work / "home", node.url,
                                                            lambda a: funding.transfer(a, 10**21))
         log(f"recording {args.events} accesses")
-        results["record_accesses_s"] = round(record_accesses(pharma, license_id, args.events), 2)
+        results["record_accesses_s"] = round(record_accesses(pharma, license_id, args.events, args.per_block), 2)
         results.update(trail_first_page(work / "home"))
         log(f"audit trail first page: {results['trail_first_page_s']} s")
         results.update(bundle_figures(hospital, dataset, work))

@@ -157,6 +157,18 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], t
     return make
 
 
+DEMO_PASSWORD = "correct horse battery staple"  # one password for every demo-based module: one demo per worker
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory, demo_template: Callable[[str], tuple[Path, str]]) -> Path:
+    """A module's own copy of the finished demo (profiles protected by DEMO_PASSWORD)."""
+    template, _ = demo_template(DEMO_PASSWORD)
+    home = tmp_path_factory.mktemp("demo") / "home"
+    shutil.copytree(template, home, symlinks=True)
+    return home
+
+
 @pytest.fixture
 def demo_copy(home: Path, demo_template: Callable[[str], tuple[Path, str]]) -> Callable[[str], str]:
     """Put a finished demo's state (profiles, chain, store, index) in this test's home; returns

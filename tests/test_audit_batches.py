@@ -44,11 +44,11 @@ from fullchain.models import Role
 from fullchain.storage import EmbeddedStore
 from fullchain.storage import cid as cids
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 from .test_licensing_contract import BATCHED, DAY, GRU, Lic
 from .test_licensing_contract import lic as lic  # noqa: F401 (the fixture)
 
-PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
+PW = DEMO_PASSWORD
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,10 +30,10 @@ from fullchain.audit.receipts import Receipt, logs_bloom
 from fullchain.duo import parse_purpose
 from fullchain.errors import AuditError, VerificationFailed
 
-from .conftest import ANVIL_MNEMONIC, AnvilNode, run_cli
+from .conftest import ANVIL_MNEMONIC, DEMO_PASSWORD, AnvilNode, run_cli
 from .test_audit_qbft import Network
 
-PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}  # test_cli's: the demo is shared
+PW = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
 DATASET = 1  # the hospital's: licensed, accessed, used by the derived dataset 3
 
 
@@ -51,10 +50,8 @@ def refused(bundle: dict, fragment: str, **kwargs: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, demo_template: Callable[[str], tuple[Path, str]]) -> dict:
-    template, _ = demo_template(PW["FULLCHAIN_PASSWORD"])
-    home = tmp_path_factory.mktemp("bundle") / "home"
-    shutil.copytree(template, home, symlinks=True)
+def demo(demo_home: Path) -> dict:
+    home = demo_home
     hospital = fullchain.connect("hospital", home=home, password=PW["FULLCHAIN_PASSWORD"])
     pharma = fullchain.connect("pharma", home=home, password=PW["FULLCHAIN_PASSWORD"])
     # pharma's many reads of dataset 1 under a license that allows recording them in a batch
@@ -312,7 +309,7 @@ def test_bundles_of_an_anvil_chain_verify_and_refuse_tampering(anvil: AnvilNode,
     from fullchain.backends.rpc import open_rpc
     from fullchain.transactions import Transactor
 
-    from .test_index import PW as INDEX_PW, build_world
+    from .test_index import build_world
 
     Account.enable_unaudited_hdwallet_features()
     funder = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/7")
@@ -322,7 +319,7 @@ def test_bundles_of_an_anvil_chain_verify_and_refuse_tampering(anvil: AnvilNode,
     fc = build_world(tmp_path / "home", files, chain=anvil.url, fund=lambda a: funding.transfer(a, 10**20))
     hospital = fc["hospital"]
     made = build_bundle(hospital.w3, hospital.read_index(), hospital.contracts(), 1)
-    assert made["consensus"] == "ethereum" and made["chain_id"] == 31337 and INDEX_PW
+    assert made["consensus"] == "ethereum" and made["chain_id"] == 31337
     with verify_bundle(made, trust_block=bytes(hospital.w3.eth.get_block("latest")["hash"])) as verified:
         names = [e.name for e in verified.events]
         assert names.count("AccessRecorded") == 1 and "LicenseRenewed" in names

@@ -20,10 +20,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,9 +45,9 @@ from fullchain.duo import parse_purpose
 from fullchain.errors import VerificationFailed
 from fullchain.metadata import build_metadata
 
-from .conftest import fullchain_cli, run_cli
+from .conftest import DEMO_PASSWORD, fullchain_cli, run_cli
 
-PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}  # test_cli's: the demo is shared
+PW = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
 DATASET = 1  # the hospital's: two licenses, three accesses, one revocation
 
 
@@ -75,10 +73,8 @@ def _names(bundle: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, demo_template: Callable[[str], tuple[Path, str]]) -> dict:
-    template, _ = demo_template(PW["FULLCHAIN_PASSWORD"])
-    home = tmp_path_factory.mktemp("bundle-attacks") / "home"
-    shutil.copytree(template, home, symlinks=True)
+def world(demo_home: Path) -> dict:
+    home = demo_home
     hospital = fullchain.connect("hospital", home=home, password=PW["FULLCHAIN_PASSWORD"])
     pharma = fullchain.connect("pharma", home=home, password=PW["FULLCHAIN_PASSWORD"])
     contracts = hospital.contracts()

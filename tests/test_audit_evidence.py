@@ -4,8 +4,6 @@ inclusion on chain (OpenZeppelin MerkleProof) and offline, and altered records a
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,18 +21,16 @@ from fullchain.audit.merkle import verify_proof
 from fullchain.audit.trail import member_trail
 from fullchain.errors import InvalidInput, VerificationFailed
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 
-PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}  # test_cli's: the demo is shared
+PW = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
 JOBS = [{"job_id": f"slurm-{i}", "member": "hospital", "gpu_seconds": 3600 * i, "started": 1_800_000_000 + i}
         for i in range(1, 8)]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, demo_template: Callable[[str], tuple[Path, str]]) -> dict:
-    template, _ = demo_template(PW["FULLCHAIN_PASSWORD"])
-    home = tmp_path_factory.mktemp("evidence") / "home"
-    shutil.copytree(template, home, symlinks=True)
+def world(demo_home: Path) -> dict:
+    home = demo_home
     hospital = fullchain.connect("hospital", home=home, password=PW["FULLCHAIN_PASSWORD"])
     batch_id, receipt, cid = hospital.anchor.record_batch(BatchKind.COMPUTE, JOBS)
     return {"home": home, "fc": hospital, "batch": batch_id, "receipt": receipt, "cid": cid}

@@ -18,9 +18,9 @@ from fullchain.audit.prov import _int, deployment_of, prov_document, prov_json
 from fullchain.audit.trail import dataset_trail
 from fullchain.view import open_view
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 
-PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
+PW = DEMO_PASSWORD
 
 
 @pytest.fixture(scope="module")

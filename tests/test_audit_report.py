@@ -17,9 +17,9 @@ from fullchain.audit.check import CheckReport, Violation, check_dataset
 from fullchain.audit.report import MAX_ACCESS_ROWS, _accesses, build_report_data, render_report
 from fullchain.view import open_view
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 
-PW = "correct horse battery staple"  # test_cli's: one demo per worker serves every module
+PW = DEMO_PASSWORD
 SECTIONS = {"summary", "lineage", "licenses", "accesses", "verification"}
 
 

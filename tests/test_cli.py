@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import AnvilNode, free_port, run_cli
+from .conftest import DEMO_PASSWORD, AnvilNode, free_port, run_cli
 
-PW = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
+PW = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
 
 
 DIMENSIONS = ("data", "algorithm", "compute")

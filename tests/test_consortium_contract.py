@@ -18,7 +18,7 @@ from fullchain.contracts import CONSORTIUM, deploy_contract
 from fullchain.errors import InvalidInput, TransactionReverted
 from fullchain.models import Role
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 
 ZERO32 = b"\0" * 32
 
@@ -384,7 +384,7 @@ def test_admissions_are_numbered(c: Setup) -> None:
 
 
 def test_cli_proposes_a_voting_period(home, demo_copy) -> None:  # noqa: ANN001
-    pw = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}
+    pw = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
     demo_copy(pw["FULLCHAIN_PASSWORD"])
     out = run_cli("-p", "hospital", "member", "propose", "voting-period", "2d", env=pw)
     assert out.returncode == 0, out.stderr

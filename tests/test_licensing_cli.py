@@ -14,9 +14,9 @@ from fullchain.errors import IntegrityError
 from fullchain.keys import load_hpke_private_key
 from fullchain.storage import cid as cids
 
-from .conftest import run_cli
+from .conftest import DEMO_PASSWORD, run_cli
 
-ENV = {"FULLCHAIN_PASSWORD": "correct horse battery staple"}  # test_cli's: one demo per worker
+ENV = {"FULLCHAIN_PASSWORD": DEMO_PASSWORD}
 
 
 def cli(*args: str) -> dict | list:

@@ -9,31 +9,15 @@ from typing import Any
 import pytest
 from web3.exceptions import ContractLogicError
 
-from fullchain.consortium import ConsortiumClient, Founder, deploy_consortium
-from fullchain.contracts import DATASET_REGISTRY, decode_revert, deploy_contract, revert_bytes
-from fullchain.models import Role
+from fullchain.contracts import decode_revert, revert_bytes
 
+from . import test_licensing_contract
 from .test_licensing_contract import DAY, GRU, LICENSING, TERM, ZERO32, Lic
 
 MIN_WINDOW, MAX_WINDOW = DAY, 365 * DAY
-
-
-@pytest.fixture
-def lic(chain) -> Lic:  # noqa: ANN001
-    """As test_licensing_contract's: hospital (governor) owns dataset `lic.dataset`; pharma, cro
-    and patient are members; stranger is funded but no member."""
-    actors = {name: chain.account() for name in ("hospital", "pharma", "cro", "patient", "stranger")}
-    roles = {"hospital": Role.HOSPITAL | Role.GOVERNOR, "pharma": Role.PHARMA, "cro": Role.CRO,
-             "patient": Role.PATIENT}
-    founders = [Founder(actors[n][0].address, r, bytes([i + 1]) * 32) for i, (n, r) in enumerate(roles.items())]
-    hospital_tx = actors["hospital"][1]
-    consortium, _ = deploy_consortium(hospital_tx, chain.w3, founders, threshold=1)
-    registry, _ = deploy_contract(hospital_tx, chain.w3, DATASET_REGISTRY, consortium)
-    address, _ = deploy_contract(hospital_tx, chain.w3, LICENSING, consortium, registry)
-    setup = Lic(chain.w3, hospital_tx, actors["pharma"][1], actors["cro"][1], actors["patient"][1],
-                actors["stranger"][1], ConsortiumClient(chain.w3, consortium, hospital_tx), registry, address, 0)
-    setup.dataset = setup.register()
-    return setup
+# test_licensing_contract's fixture: hospital owns `lic.dataset`; pharma, cro and patient are
+# members; stranger is funded but no member.
+lic = test_licensing_contract.lic
 
 
 def travel_to(chain, timestamp: int) -> None:  # noqa: ANN001

@@ -28,6 +28,7 @@ from ..errors import ContentNotFound, InvalidInput, NotAuthorized, TransactionRe
 from ..storage import cid as cids
 from ..storage import compute_cid
 from .merkle import StandardMerkleTree
+from .untrusted import parse_json
 
 if TYPE_CHECKING:
     from ..storage import ContentStore
@@ -131,25 +132,28 @@ def find_records_cid(store: ContentStore, digest: bytes) -> str | None:
     return None
 
 
+def fetch_records_document(store: ContentStore, digest: bytes) -> tuple[str, bytes]:
+    """The CID and bytes of the records document anchored with `digest` (either codec), checked
+    to hash to it. ContentNotFound if the store holds neither CID."""
+    cid = find_records_cid(store, digest)
+    if cid is None:
+        raise ContentNotFound(f"the records of the batch with digest 0x{bytes(digest).hex()} are not in the "
+                              f"content store (CID {records_cid(digest)} or {records_cid(digest, cids.DAG_PB)})",
+                              hint="ask the member that anchored the batch to provide them (pin its CID)")
+    document = b"".join(store.cat(cid))
+    if records_digest(document) != bytes(digest):
+        raise VerificationFailed(f"the content stored under {cid} does not hash to the anchored digest",
+                                 hint="the store returned other bytes; fetch the records from another node")
+    return cid, document
+
+
 def load_access_batch(store: ContentStore, digest: bytes, *, root: bytes | None = None) -> StandardMerkleTree:
     """The records of the access batch whose `metadataDigest` is `digest`, from `store`: the
     content must hash to `digest`, be a StandardMerkleTree dump of ACCESS_RECORD_ENCODING records
     whose every node re-derives (VerificationFailed otherwise) and, given the anchored `root`,
     lead to it. ContentNotFound if the store holds neither CID."""
-    cid = find_records_cid(store, digest)
-    if cid is None:
-        raise ContentNotFound(f"the records of the access batch with digest 0x{bytes(digest).hex()} are not in the "
-                              f"content store (CID {records_cid(digest)} or {records_cid(digest, cids.DAG_PB)})",
-                              hint="ask the licensee that anchored the batch to provide them (pin its CID)")
-    document = b"".join(store.cat(cid))
-    if records_digest(document) != bytes(digest):
-        raise VerificationFailed(f"the content stored under {cid} does not hash to the anchored digest",
-                                 hint="the store returned other bytes; fetch the records from another node")
-    try:
-        data = json.loads(document)
-    except ValueError as exc:
-        raise VerificationFailed(f"the records under {cid} are not JSON ({exc})",
-                                 hint="the anchored document is not an access batch") from None
+    cid, document = fetch_records_document(store, digest)
+    data = parse_json(document, f"the records under {cid}")
     if not isinstance(data, dict) or data.get("leafEncoding") != ACCESS_RECORD_ENCODING:
         raise VerificationFailed(f"the document under {cid} is not an access batch "
                                  f"(leaf encoding {data.get('leafEncoding') if isinstance(data, dict) else None!r})",
@@ -186,16 +190,9 @@ def load_evidence_batch(store: ContentStore, digest: bytes, *, root: bytes | Non
     """The records of an evidence batch whose anchored `metadataDigest` is `digest`, from `store`:
     the document must hash to it, every record's digest be a leaf of its tree in order, and the
     tree lead to the anchored `root` (VerificationFailed otherwise)."""
-    cid = find_records_cid(store, digest)
-    if cid is None:
-        raise ContentNotFound(f"the records of the batch with digest 0x{bytes(digest).hex()} are not in the content "
-                              f"store (CID {records_cid(digest)})", hint="ask the member that anchored it to pin its CID")
-    document = b"".join(store.cat(cid))
-    if records_digest(document) != bytes(digest):
-        raise VerificationFailed(f"the content stored under {cid} does not hash to the anchored digest",
-                                 hint="the store returned other bytes; fetch the records from another node")
+    cid, document = fetch_records_document(store, digest)
+    data = parse_json(document, f"the records under {cid}")
     try:
-        data = json.loads(document)
         records, tree = data["records"], StandardMerkleTree.load(data["tree"])
     except (ValueError, KeyError, TypeError) as exc:
         raise VerificationFailed(f"the document under {cid} is not an evidence batch ({exc})",

@@ -56,6 +56,7 @@ from . import qbft
 from .check import CheckReport, check_events, evidence
 from .headers import BlockHeader, verify_header_chain
 from .receipts import Receipt, fetch_block_receipts
+from .untrusted import parse_json
 from .trail import TrailEvent, dataset_trail, event_json
 
 if TYPE_CHECKING:
@@ -84,8 +85,7 @@ _LINKS = {
     "SettlementToken": {"consortium_": "Consortium"},
 }
 _OPTIONAL = {"SettlementToken"}
-# JSON nesting a bundle never needs; deeper input is refused before it can exhaust the stack.
-_MAX_DEPTH = 200
+
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -220,11 +220,14 @@ def subject_events(index: EventIndex, dataset_id: int) -> list[TrailEvent]:
     events = {e.position: e for e in dataset_trail(index, dataset_id, limit=None).events}
     for e in evidence(index, dataset_id):
         events.setdefault(e.position, e)
+    # One read of the derived registrations, then the walk down in memory (not a query per level).
+    children: dict[int, list[TrailEvent]] = {}
+    for e in trail_events(index, "name = 'DatasetRegistered' AND json_array_length(args, '$.derivedFrom') > 0", {}):
+        for parent in e.args["derivedFrom"]:
+            children.setdefault(parent, []).append(e)
     todo, seen = [dataset_id], {dataset_id}
     while todo:
-        children = trail_events(index, "name = 'DatasetRegistered' AND EXISTS (SELECT 1 FROM json_each(events.args, "
-                                       "'$.derivedFrom') WHERE value = :parent)", {"parent": todo.pop()})
-        for e in children:
+        for e in children.get(todo.pop(), []):
             events.setdefault(e.position, e)
             if e.args["datasetId"] not in seen:
                 seen.add(e.args["datasetId"])
@@ -249,6 +252,10 @@ def build_bundle(w3: Web3, index: EventIndex, contracts: Mapping[str, str], data
 
     wanted = subject_events(index, dataset_id)
     addresses = {name: checksum(a) for name, a in contracts.items()}
+    missing = sorted(_LINKS.keys() - _OPTIONAL - addresses.keys())
+    if missing:  # the verifier refuses a partial deployment: say so before reading the chain
+        raise AuditError(f"the deployment recorded for this chain has no {', '.join(missing)}",
+                         hint="add it with `fullchain chain deploy --meter-only`: a bundle proves the whole deployment")
     head = w3.eth.block_number
     creations = {name: _find_creation(w3, a, head) for name, a in addresses.items()}
     start = min(block for block, _ in creations.values())
@@ -319,10 +326,13 @@ def _anchored_batches(index: EventIndex, events: Sequence[TrailEvent]) -> dict[i
 
 
 def _batch_document(store: ContentStore, digest: bytes) -> bytes | None:
-    from .anchor import find_records_cid
+    from ..errors import ContentNotFound
+    from .anchor import fetch_records_document
 
-    cid = find_records_cid(store, digest)
-    return b"".join(store.cat(cid)) if cid is not None else None
+    try:
+        return fetch_records_document(store, digest)[1]
+    except ContentNotFound:
+        return None  # carried without its records: the verifier says so
 
 
 def _fetch_header(w3: Web3, number: int) -> BlockHeader:
@@ -361,12 +371,20 @@ def _fetch_block(w3: Web3, number: int) -> tuple[list[bytes], list[bytes]]:
 def _find_creation(w3: Web3, address: str, head: int) -> tuple[int, int]:
     """(block, transaction index) of the transaction that created `address`: the first block
     with code there (a binary search over historical state), then its receipts."""
-    if not w3.eth.get_code(address, head):
+    def code_at(block: int) -> bytes:
+        try:
+            return bytes(w3.eth.get_code(address, block))
+        except Exception as exc:  # noqa: BLE001 (web3, transport and node errors alike)
+            raise AuditError(f"the node cannot give the code of {address} at block {block} ({exc})",
+                             hint="bundles find each contract's creation in historical state: use an archive node"
+                             ) from None
+
+    if not code_at(head):
         raise AuditError(f"no contract at {address}", hint="the deployment record names a contract that is not there")
     low, high = 0, head
-    while low < high:
+    while low < high:  # log2(head) calls, whatever the chain's length
         mid = (low + high) // 2
-        if w3.eth.get_code(address, mid):
+        if code_at(mid):
             high = mid
         else:
             low = mid + 1
@@ -504,30 +522,10 @@ def write_bundle(bundle: Mapping[str, Any], path: Path) -> int:
     return len(data)
 
 
-def parse_json(text: str | bytes, what: str) -> Any:
-    """JSON from an untrusted source: nesting beyond _MAX_DEPTH (which would overflow the stack of
-    a process whose recursion limit py-evm raised) and integers past Python's digit limit are
-    refused as VerificationFailed, like any other text that is not JSON."""
-    import sys
-
-    limit = sys.getrecursionlimit()
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    sys.setrecursionlimit(min(limit, depth + _MAX_DEPTH + 50))  # the decoder recurses once per level
-    try:
-        return json.loads(text)
-    except (RecursionError, ValueError) as exc:  # JSONDecodeError and the int digit limit are ValueErrors
-        reason = f"nested deeper than {_MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc)[:200]
-        raise VerificationFailed(f"{what} is not JSON a bundle can hold ({reason})",
-                                 hint="give a file written by `fullchain audit bundle`, unaltered") from None
-    finally:
-        sys.setrecursionlimit(limit)
-
-
 def load_bundle(path: Path) -> dict[str, Any]:
     try:
-        data = parse_json(Path(path).read_bytes(), f"the bundle {path}")
+        data = parse_json(Path(path).read_bytes(), f"the bundle {path}",
+                          hint="give a file written by `fullchain audit bundle`, unaltered")
     except OSError as exc:
         raise AuditError(f"cannot read the bundle {path} ({exc.strerror})", hint="check the path") from None
     if not isinstance(data, dict):
